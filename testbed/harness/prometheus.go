@@ -1,0 +1,165 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Prometheus is a real Prometheus server (the Debian package's /usr/bin/prometheus, or
+// $OMEN_PROMETHEUS_BINARY) with its own empty TSDB, listening on a free loopback port.
+type Prometheus struct {
+	URL  string // http://127.0.0.1:port
+	proc *process
+}
+
+// PrometheusConfig says what Prometheus scrapes.
+type PrometheusConfig struct {
+	// Targets are host:port addresses scraped at /metrics.
+	Targets []string
+	// ScrapeInterval defaults to one second, so tests wait little.
+	ScrapeInterval time.Duration
+}
+
+// StartPrometheus starts Prometheus and waits until it is ready. It is stopped when the test ends.
+func StartPrometheus(t testing.TB, cfg PrometheusConfig) *Prometheus {
+	t.Helper()
+	bin := lookBinary(t, "OMEN_PROMETHEUS_BINARY", "prometheus")
+	if cfg.ScrapeInterval == 0 {
+		cfg.ScrapeInterval = time.Second
+	}
+	dir := t.TempDir()
+	configPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(configPath, []byte(scrapeConfig(cfg)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := FreeAddr(t)
+	p := &Prometheus{URL: "http://" + addr}
+	p.proc = startProcess(t, "prometheus", nil, bin,
+		"--config.file="+configPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+	)
+	p.proc.logOnFailure(t)
+	t.Cleanup(func() {
+		if err := p.proc.stop(); err != nil {
+			t.Errorf("stopping prometheus: %v", err)
+		}
+	})
+	err := waitUntil(p.proc, 30*time.Second, 100*time.Millisecond, func() error {
+		resp, err := http.Get(p.URL + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready answered %s", resp.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("prometheus did not become ready: %v", err)
+	}
+	return p
+}
+
+// scrapeConfig is Prometheus' configuration for the targets. honor_labels keeps the job and
+// instance labels the collector's exporter derives from service.name and service.instance.id,
+// as a collector is usually scraped.
+func scrapeConfig(cfg PrometheusConfig) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "global:\n  scrape_interval: %s\n  evaluation_interval: %s\n", cfg.ScrapeInterval, cfg.ScrapeInterval)
+	b.WriteString("scrape_configs:\n  - job_name: omen\n    honor_labels: true\n    static_configs:\n      - targets:\n")
+	for _, target := range cfg.Targets {
+		fmt.Fprintf(&b, "          - %q\n", target)
+	}
+	return b.String()
+}
+
+// Sample is one element of an instant vector.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+func (s Sample) String() string {
+	return fmt.Sprintf("%v => %g", s.Labels, s.Value)
+}
+
+// Query evaluates an instant PromQL query now and returns its vector.
+func (p *Prometheus) Query(ctx context.Context, expr string) ([]Sample, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status    string `json:"status"`
+		ErrorType string `json:"errorType"`
+		Error     string `json:"error"`
+		Data      struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("query %q: decoding the answer (%s): %w", expr, resp.Status, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("query %q: %s: %s", expr, body.ErrorType, body.Error)
+	}
+	if body.Data.ResultType != "vector" {
+		return nil, fmt.Errorf("query %q: result type %q, want vector", expr, body.Data.ResultType)
+	}
+	samples := make([]Sample, 0, len(body.Data.Result))
+	for _, r := range body.Data.Result {
+		s, ok := r.Value[1].(string)
+		if !ok {
+			return nil, fmt.Errorf("query %q: value %v is not a string", expr, r.Value[1])
+		}
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("query %q: %w", expr, err)
+		}
+		samples = append(samples, Sample{Labels: r.Metric, Value: v})
+	}
+	return samples, nil
+}
+
+// WaitFor polls the query until ok accepts its result or the timeout passes. On a time-out the
+// error holds the last result, so a failing test shows what Prometheus did store.
+func (p *Prometheus) WaitFor(expr string, timeout time.Duration, ok func([]Sample) bool) ([]Sample, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var last []Sample
+	var lastErr error
+	for {
+		last, lastErr = p.Query(ctx, expr)
+		if lastErr == nil && ok(last) {
+			return last, nil
+		}
+		select {
+		case <-ctx.Done():
+			if lastErr != nil {
+				return nil, fmt.Errorf("query %q not satisfied within %s: %w", expr, timeout, lastErr)
+			}
+			return last, fmt.Errorf("query %q not satisfied within %s; last result: %v", expr, timeout, last)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
