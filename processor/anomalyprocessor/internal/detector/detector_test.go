@@ -1,0 +1,378 @@
+package detector
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+const minute = int64(60e9)
+
+func mustParams(t testing.TB, cfg Config) *Params {
+	t.Helper()
+	p, err := NewParams(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func seasonalConfig() Config {
+	c := Default()
+	c.Seasonal = true
+	return c
+}
+
+func TestStateSize(t *testing.T) {
+	if n := unsafe.Sizeof(State{}); n > 512 {
+		t.Fatalf("State is %d bytes, budget 512", n)
+	}
+	// The model adds only the params and profile pointers.
+	if n := unsafe.Sizeof(Model{}); n > 512 {
+		t.Fatalf("Model is %d bytes, budget 512", n)
+	}
+	m := New(mustParams(t, seasonalConfig()))
+	t.Logf("State %d B, Model %d B, seasonal profile %d B", unsafe.Sizeof(State{}), unsafe.Sizeof(Model{}), m.profile.Bytes())
+}
+
+func TestConfigValidate(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := seasonalConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.MinSamples = 0 }, "MinSamples"},
+		{func(c *Config) { c.LevelHalfLife = -1 }, "LevelHalfLife"},
+		{func(c *Config) { c.ScaleHalfLife = math.NaN() }, "ScaleHalfLife"},
+		{func(c *Config) { c.LongHalfLife = math.Inf(1) }, "LongHalfLife"},
+		{func(c *Config) { c.ShortHalfLife = 5000 }, "ShortHalfLife"},
+		{func(c *Config) { c.RefractoryHalfLife = 0 }, "RefractoryHalfLife"},
+		{func(c *Config) { c.Seasonal, c.DayBuckets = true, -3 }, "DayBuckets"},
+		{func(c *Config) { c.Seasonal, c.WeekBuckets = true, 1 << 20 }, "WeekBuckets"},
+		{func(c *Config) { c.Seasonal, c.SeasonalHalfLife = true, 0 }, "SeasonalHalfLife"},
+	} {
+		c := Default()
+		tc.mut(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want error naming %s, got %v", tc.want, err)
+		}
+	}
+}
+
+func gaussian(n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = 100 + 5*rng.NormFloat64()
+	}
+	return v
+}
+
+func run(m *Model, start int64, vals []float64) []Result {
+	out := make([]Result, len(vals))
+	for i, v := range vals {
+		out[i], _ = m.Update(start+int64(i)*minute, v)
+	}
+	return out
+}
+
+// TestCalibrationGaussian checks the documented score mapping on long iid
+// Gaussian noise: score >= 3 on the order of 1 point in 1,000, and nothing
+// near the 1-in-10-million score 7.
+func TestCalibrationGaussian(t *testing.T) {
+	for _, cfg := range []Config{Default(), seasonalConfig()} {
+		const n = 300000
+		res := run(New(mustParams(t, cfg)), 0, gaussian(n, 1))
+		over3, maxScore := 0, 0.0
+		for _, r := range res {
+			if r.Score >= 3 {
+				over3++
+			}
+			maxScore = math.Max(maxScore, r.Score)
+		}
+		frac := float64(over3) / n
+		t.Logf("seasonal=%v: fraction >= 3: %.2e, max score %.2f", cfg.Seasonal, frac, maxScore)
+		if frac < 1e-4 || frac > 1e-2 {
+			t.Errorf("seasonal=%v: fraction of scores >= 3 is %.2e, want ~1e-3", cfg.Seasonal, frac)
+		}
+		if maxScore >= 7 {
+			t.Errorf("seasonal=%v: max score %.2f on Gaussian noise, want < 7", cfg.Seasonal, maxScore)
+		}
+	}
+}
+
+func TestWarmup(t *testing.T) {
+	cfg := Default()
+	cfg.MinSamples = 50
+	vals := gaussian(60, 2)
+	vals[10] = 1e6 // would be an alert if scored
+	res := run(New(mustParams(t, cfg)), 0, vals)
+	for i, r := range res {
+		if warm := i >= 50; r.WarmedUp != warm || (!warm && r.Score != 0) {
+			t.Fatalf("point %d: warmed=%v score=%v", i, r.WarmedUp, r.Score)
+		}
+	}
+}
+
+func TestDetectsSpikeAndShift(t *testing.T) {
+	for _, cfg := range []Config{Default(), seasonalConfig()} {
+		vals := gaussian(3000, 3)
+		vals[2000] += 60 // 12 sigma spike
+		for i := 2500; i < len(vals); i++ {
+			vals[i] += 25 // 5 sigma level shift
+		}
+		res := run(New(mustParams(t, cfg)), 0, vals)
+		if res[2000].Score < 5 {
+			t.Errorf("seasonal=%v: spike scores %.2f, want >= 5", cfg.Seasonal, res[2000].Score)
+		}
+		best := 0.0
+		for _, r := range res[2500:2510] {
+			best = math.Max(best, r.Score)
+		}
+		if best < 5 {
+			t.Errorf("seasonal=%v: level shift scores %.2f within 10 points, want >= 5", cfg.Seasonal, best)
+		}
+		// The model must re-learn the new level instead of alerting forever.
+		late := 0.0
+		for _, r := range res[2800:] {
+			late = math.Max(late, r.Score)
+		}
+		if late >= 5 {
+			t.Errorf("seasonal=%v: still scoring %.2f 300 points after the shift", cfg.Seasonal, late)
+		}
+		if e := res[len(res)-1].Expected; math.Abs(e-125) > 5 {
+			t.Errorf("seasonal=%v: expected %.1f after the shift, want ~125", cfg.Seasonal, e)
+		}
+	}
+}
+
+// TestSeasonalProfile: on a strong daily cycle, the seasonal baseline follows
+// the cycle, so a value normal for another time of day stands out.
+func TestSeasonalProfile(t *testing.T) {
+	const perDay = 288 // 5-minute samples
+	step := 5 * minute
+	rng := rand.New(rand.NewPCG(4, 4))
+	val := func(i int) float64 {
+		return 100 + 50*math.Sin(2*math.Pi*float64(i)/perDay) + rng.NormFloat64()
+	}
+	m := New(mustParams(t, seasonalConfig()))
+	var r Result
+	for i := 0; i < 21*perDay; i++ {
+		r, _ = m.Update(int64(i)*step, val(i))
+	}
+	i := 21 * perDay
+	r, _ = m.Update(int64(i)*step, val(i))
+	if math.Abs(r.Expected-val(i)) > 10 || r.Score > 3 {
+		t.Errorf("normal point: expected %.1f for ~%.1f, score %.2f", r.Expected, val(i), r.Score)
+	}
+	// Peak time of day, trough value.
+	i = 21*perDay + perDay/4
+	r, _ = m.Update(int64(i)*step, 50)
+	if r.Score < 5 {
+		t.Errorf("off-cycle value scores %.2f, want >= 5 (expected %.1f)", r.Score, r.Expected)
+	}
+}
+
+func TestRejectsBadPoints(t *testing.T) {
+	m := New(mustParams(t, seasonalConfig()))
+	run(m, 0, gaussian(200, 5))
+	before, _ := m.MarshalBinary()
+	last := int64(199) * minute
+	for _, tc := range []struct {
+		ts   int64
+		v    float64
+		want Skip
+	}{
+		{last + minute, math.NaN(), SkipNaN},
+		{last + minute, math.Inf(1), SkipInf},
+		{last + minute, math.Inf(-1), SkipInf},
+		{last - 1, 100, SkipOutOfOrder},
+	} {
+		if _, got := m.Update(tc.ts, tc.v); got != tc.want {
+			t.Errorf("Update(%d, %v) = %v, want %v", tc.ts, tc.v, got, tc.want)
+		}
+	}
+	after, _ := m.MarshalBinary()
+	if string(before) != string(after) {
+		t.Error("rejected points changed the state")
+	}
+	// A duplicate timestamp is another observation, not a skip.
+	if _, got := m.Update(last, 100); got != Accepted {
+		t.Errorf("duplicate timestamp: %v", got)
+	}
+}
+
+func finiteState(t *testing.T, m *Model) {
+	t.Helper()
+	s := m.State()
+	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.ShiftTail.Rate, s.ShiftTail.Excess} {
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			t.Fatalf("state field %d is %v: %+v", i, f, s)
+		}
+	}
+	if m.profile != nil {
+		for _, o := range m.profile.Offsets {
+			if math.IsNaN(o) || math.IsInf(o, 0) {
+				t.Fatalf("profile offset %v", o)
+			}
+		}
+	}
+}
+
+func TestHugeValues(t *testing.T) {
+	for _, cfg := range []Config{Default(), seasonalConfig()} {
+		m := New(mustParams(t, cfg))
+		vals := gaussian(500, 6)
+		for i := 150; i < 400; i++ {
+			switch i % 3 {
+			case 0:
+				vals[i] = 1e308
+			case 1:
+				vals[i] = -1e308
+			}
+		}
+		vals[420] = math.MaxFloat64
+		vals[421] = -math.MaxFloat64
+		for i, r := range run(m, 0, vals) {
+			if math.IsNaN(r.Score) || r.Score < 0 || r.Score > 10 || math.IsNaN(r.Expected) || math.IsNaN(r.Lower) || math.IsNaN(r.Upper) {
+				t.Fatalf("point %d: %+v", i, r)
+			}
+		}
+		finiteState(t, m)
+	}
+}
+
+// TestGaps: irregular intervals and a long gap neither break the state nor
+// raise a false alarm on their own.
+func TestGaps(t *testing.T) {
+	m := New(mustParams(t, seasonalConfig()))
+	rng := rand.New(rand.NewPCG(8, 8))
+	ts := int64(0)
+	for i := 0; i < 3000; i++ {
+		ts += minute/2 + rng.Int64N(minute)
+		if i == 2000 {
+			ts += 30 * 24 * 60 * minute // a month without data
+		}
+		r, _ := m.Update(ts, 100+5*rng.NormFloat64())
+		if r.Score >= 5 {
+			t.Fatalf("point %d scores %.2f on noise", i, r.Score)
+		}
+	}
+	finiteState(t, m)
+}
+
+func TestDeterministic(t *testing.T) {
+	vals := gaussian(5000, 9)
+	a := run(New(mustParams(t, seasonalConfig())), 0, vals)
+	b := run(New(mustParams(t, seasonalConfig())), 0, vals)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("point %d differs: %+v vs %+v", i, a[i], b[i])
+		}
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	for _, cfg := range []Config{Default(), seasonalConfig()} {
+		p := mustParams(t, cfg)
+		vals := gaussian(6000, 10)
+		vals[4000] += 80
+		orig := New(p)
+		run(orig, 0, vals[:3000])
+		data, err := orig.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		restored := New(p)
+		if err := restored.UnmarshalBinary(data); err != nil {
+			t.Fatal(err)
+		}
+		a := run(orig, 3000*minute, vals[3000:])
+		b := run(restored, 3000*minute, vals[3000:])
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("seasonal=%v: point %d differs after restore: %+v vs %+v", cfg.Seasonal, i, a[i], b[i])
+			}
+		}
+		// Corrupt or mismatched input is rejected and leaves the model alone.
+		other := New(mustParams(t, Default()))
+		if cfg.Seasonal {
+			if err := other.UnmarshalBinary(data); err == nil {
+				t.Error("seasonal state accepted by a non-seasonal model")
+			}
+		}
+		for _, bad := range [][]byte{nil, {99}, data[:len(data)-3], append(append([]byte{}, data...), 0)} {
+			if err := New(p).UnmarshalBinary(bad); err == nil {
+				t.Errorf("seasonal=%v: accepted %d corrupt bytes", cfg.Seasonal, len(bad))
+			}
+		}
+	}
+}
+
+func TestUpdateAllocs(t *testing.T) {
+	m := New(mustParams(t, seasonalConfig()))
+	ts := int64(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		ts += minute
+		m.Update(ts, float64(ts%97))
+	}); n != 0 {
+		t.Fatalf("Update allocates %v times", n)
+	}
+}
+
+func benchInputs() ([]int64, []float64) {
+	const n = 4096
+	ts := make([]int64, n)
+	vals := gaussian(n, 11)
+	for i := range ts {
+		ts[i] = int64(i) * minute
+	}
+	return ts, vals
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	for _, cfg := range []struct {
+		name string
+		cfg  Config
+	}{{"plain", Default()}, {"seasonal", seasonalConfig()}} {
+		b.Run(cfg.name, func(b *testing.B) {
+			p := mustParams(b, cfg.cfg)
+			ts, vals := benchInputs()
+			m := New(p)
+			base := int64(0)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				j := i & (len(vals) - 1)
+				if j == 0 && i > 0 {
+					base += int64(len(vals)) * minute
+				}
+				m.Update(base+ts[j], vals[j])
+			}
+		})
+		b.Run(cfg.name+"/parallel", func(b *testing.B) {
+			p := mustParams(b, cfg.cfg)
+			ts, vals := benchInputs()
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				m := New(p) // one series per goroutine, as in the processor
+				base, j := int64(0), 0
+				for pb.Next() {
+					m.Update(base+ts[j], vals[j])
+					if j++; j == len(vals) {
+						j, base = 0, base+int64(len(vals))*minute
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,346 @@
+// Package detector holds the per-series streaming anomaly model of the
+// anomaly processor: a robust adaptive baseline (EWMA level and variance
+// with winsorised updates, optional daily/weekly profile), a CUSUM
+// level-shift detector, and a calibration step that turns deviations into a
+// score that means the same on every series.
+//
+// # Score calibration
+//
+// Score = min(10, -log10(p)), where p is the estimated probability, under
+// the series' own recent behaviour, of a deviation at least as extreme as
+// the current one. So on a well-behaved series
+//
+//	score 1 ≈ 1 point in 10
+//	score 3 ≈ 1 point in 1,000
+//	score 5 ≈ 1 point in 100,000
+//	score 7 ≈ 1 point in 10,000,000
+//
+// p is the smallest of the tail probabilities of the individual tests (spike,
+// anomaly likelihood, level shift), multiplied by the number of tests
+// (Bonferroni), so combining tests does not inflate the false-alarm rate.
+// TestCalibrationGaussian checks the mapping empirically.
+//
+// After an alert (score >= AlertScore) a refractory carry suppresses repeats:
+// a point only scores its surprise in excess of the decaying recent alert.
+// This keeps one event from being reported on many consecutive points.
+//
+// The model is stdlib-only, allocation-free per update, deterministic, and
+// its state is a flat struct that can be marshalled and restored.
+package detector
+
+import "math"
+
+// Skip says why Update did not take a point. The state is untouched then.
+type Skip uint8
+
+const (
+	// Accepted means the point was taken (it may still be in warm-up).
+	Accepted Skip = iota
+	// SkipNaN rejects a NaN value.
+	SkipNaN
+	// SkipInf rejects ±Inf.
+	SkipInf
+	// SkipOutOfOrder rejects a timestamp older than the last accepted one.
+	SkipOutOfOrder
+)
+
+func (s Skip) String() string {
+	switch s {
+	case Accepted:
+		return "accepted"
+	case SkipNaN:
+		return "nan"
+	case SkipInf:
+		return "inf"
+	case SkipOutOfOrder:
+		return "out_of_order"
+	}
+	return "unknown"
+}
+
+// Result is the outcome of one accepted point.
+type Result struct {
+	// Score is the calibrated anomaly score in [0, 10]; 0 during warm-up.
+	Score float64
+	// Expected is the baseline prediction for this point, made before the
+	// point was seen; Lower and Upper are Expected ∓ BandZ standard
+	// deviations.
+	Expected, Lower, Upper float64
+	// WarmedUp is false until MinSamples points were accepted.
+	WarmedUp bool
+}
+
+// Params are the constants derived once from a validated Config and shared,
+// read-only, by every Model built from it.
+type Params struct {
+	cfg                             Config
+	aLevel, aScale, aShort, aLong   float64
+	aTail                           float64
+	refractoryKeep                  float64
+	dayBucketNanos, weekBucketNanos int64
+}
+
+// NewParams validates cfg and precomputes its per-point constants.
+func NewParams(cfg Config) (*Params, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Params{
+		cfg:            cfg,
+		aLevel:         alpha(cfg.LevelHalfLife),
+		aScale:         alpha(cfg.ScaleHalfLife),
+		aShort:         alpha(cfg.ShortHalfLife),
+		aLong:          alpha(cfg.LongHalfLife),
+		aTail:          alpha(50),
+		refractoryKeep: 1 - alpha(cfg.RefractoryHalfLife),
+	}
+	if cfg.Seasonal && cfg.DayBuckets > 0 {
+		p.dayBucketNanos = dayNanos / int64(cfg.DayBuckets)
+	}
+	if cfg.Seasonal && cfg.WeekBuckets > 0 {
+		p.weekBucketNanos = weekNanos / int64(cfg.WeekBuckets)
+	}
+	return p, nil
+}
+
+// Config returns the configuration the parameters were built from.
+func (p *Params) Config() Config { return p.cfg }
+
+// State is the per-series model state. It is plain data (no pointers) so it
+// can be copied, marshalled and compared; the seasonal profile lives in a
+// separate allocation (Profile) because it is optional and much larger.
+type State struct {
+	N      int64   // accepted points
+	LastTS int64   // unix nanos of the last accepted point
+	MeanDT float64 // EWMA of the sampling interval in nanos (gaps excluded)
+
+	Level float64 // robust EWMA of the deseasonalised value
+	Var   float64 // robust EWMA of the squared residual
+
+	// Recent is a short EWMA of the deseasonalised value; the baseline is
+	// re-anchored to it when the CUSUM confirms a level shift.
+	Recent            float64
+	CusumUp, CusumDn  float64
+	Short             float64 // short EWMA of the raw deviation |z|
+	LongMean, LongVar float64 // long-run mean and variance of Short
+	Carry             float64 // refractory suppression, in score units
+
+	// SpikeTail is the fitted tail of |z| above spikeU; ShiftTail that of
+	// the CUSUM statistic above shiftU.
+	SpikeTail, ShiftTail Tail
+}
+
+// Model scores one series. It is not safe for concurrent use; the processor
+// keeps one Model per series and serialises updates per series.
+type Model struct {
+	p       *Params
+	s       State
+	profile *Profile // nil when seasonality is off
+}
+
+// New returns an empty model. It allocates the seasonal profile when the
+// configuration enables it.
+func New(p *Params) *Model {
+	m := &Model{p: p}
+	if p.cfg.Seasonal {
+		m.profile = newProfile(p.cfg.DayBuckets, p.cfg.WeekBuckets)
+	}
+	return m
+}
+
+// State returns a copy of the model's state (without the profile).
+func (m *Model) State() State { return m.s }
+
+const (
+	// maxVar keeps the variance finite for inputs near ±MaxFloat64.
+	maxVar = 1e300
+	// maxZ bounds z so that squares and tails stay finite.
+	maxZ = 1e6
+	// relFloor is the smallest standard deviation relative to the level:
+	// a constant series would otherwise turn float rounding into alerts.
+	relFloor = 1e-9
+	// absFloor is the smallest standard deviation for a series at zero.
+	absFloor = 1e-12
+	// maxGapSteps caps the samples a gap is worth, so decay saturates.
+	maxGapSteps = 1e6
+	// AlertScore is the score from which the refractory carry engages.
+	AlertScore = 3.0
+	// nTests is the number of tail probabilities combined (Bonferroni).
+	nTests = 3
+	// spikeU and shiftU are where the fitted tails start.
+	spikeU = 2.0
+	shiftU = 2.0
+)
+
+// Update feeds one point. Points must come in timestamp order; a point older
+// than the last accepted one is rejected with SkipOutOfOrder. A duplicate
+// timestamp is accepted as another observation of the same instant and does
+// not advance the clock. After a gap of more than 1.5 typical intervals the
+// baseline decays as if the missing points had been seen (by elapsed time).
+func (m *Model) Update(ts int64, v float64) (Result, Skip) {
+	if math.IsNaN(v) {
+		return Result{}, SkipNaN
+	}
+	if math.IsInf(v, 0) {
+		return Result{}, SkipInf
+	}
+	s := &m.s
+	p := m.p
+	if s.N > 0 && ts < s.LastTS {
+		return Result{}, SkipOutOfOrder
+	}
+	if s.N == 0 {
+		s.N, s.LastTS = 1, ts
+		s.Level, s.Recent = v, v
+		// Priors: the tails for iid Gaussian residuals.
+		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
+		s.ShiftTail = Tail{Rate: 0.05, Excess: 1}
+		return Result{Expected: v, Lower: v, Upper: v}, Accepted
+	}
+
+	// Elapsed time in samples: 1 for regular data, more after a gap.
+	steps := 1.0
+	if dt := float64(ts - s.LastTS); dt > 0 {
+		if s.MeanDT == 0 {
+			s.MeanDT = dt
+		} else if dt > 1.5*s.MeanDT {
+			steps = math.Min(dt/s.MeanDT, maxGapSteps)
+		} else {
+			s.MeanDT += 0.05 * (dt - s.MeanDT)
+		}
+	}
+	aLevel, aScale := p.aLevel, p.aScale
+	if steps > 1 {
+		aLevel = 1 - math.Pow(1-aLevel, steps)
+		aScale = 1 - math.Pow(1-aScale, steps)
+	}
+	// Early on, a running mean converges faster than a slow EWMA.
+	if early := 1 / float64(s.N+1); early > aScale {
+		aScale = early
+	}
+	if early := 1 / float64(s.N+1); early > aLevel {
+		aLevel = early
+	}
+
+	seasonal := 0.0
+	if m.profile != nil {
+		seasonal = m.profile.offset(p, ts)
+	}
+	expected := finite(s.Level + seasonal)
+	sd := math.Sqrt(s.Var)
+	sd = math.Max(sd, math.Max(relFloor*math.Abs(s.Level), absFloor))
+	resid := finite(v - expected)
+	z := clamp(resid/sd, maxZ)
+	warm := s.N >= int64(p.cfg.MinSamples)
+
+	// Raw deviation and its anomaly likelihood: is the short-window average
+	// of |z| unusually high against its own long-run distribution?
+	absZ := math.Abs(z)
+	s.Short += p.aShort * (math.Min(absZ, 2*p.cfg.WinsorZ) - s.Short)
+	likSD := math.Sqrt(s.LongVar)
+	dLik := 0.0
+	if likSD > 0 {
+		dLik = (s.Short - s.LongMean) / likSD
+	}
+	dev := s.Short - s.LongMean
+	aLong := math.Max(p.aLong, 1/float64(s.N))
+	s.LongMean += aLong * dev
+	s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
+
+	// CUSUM on winsorised z: sustained one-sided drift is a level shift.
+	zc := clamp(z, p.cfg.WinsorZ)
+	s.CusumUp = math.Max(0, s.CusumUp+zc-p.cfg.ShiftDrift)
+	s.CusumDn = math.Max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
+	cusum := math.Max(s.CusumUp, s.CusumDn)
+
+	// Tail probabilities, each calibrated for iid Gaussian residuals.
+	pSpike := s.SpikeTail.P(absZ, spikeU)
+	s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
+	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2)          // one-sided: only increases
+	pShift := s.ShiftTail.P(cusum, shiftU)
+	if ExpB == 1 {
+		s.ShiftTail.Learn(cusum, shiftU, aLong, p.aTail)
+	} else {
+		pShift = math.Exp(-2 * p.cfg.ShiftDrift * cusum)
+	}
+	if ExpMask&1 == 0 {
+		pSpike = 1
+	}
+	if ExpMask&2 == 0 {
+		pLik = 1
+	}
+	if ExpMask&4 == 0 {
+		pShift = 1
+	}
+	pMin := math.Min(pSpike, math.Min(pLik, pShift))
+	raw := math.Min(10, math.Max(0, -math.Log10(nTests*pMin)))
+	if math.IsNaN(raw) {
+		raw = 10
+	}
+
+	// Refractory: report only surprise beyond the decaying last alert.
+	carry := s.Carry * math.Pow(p.refractoryKeep, steps)
+	score := math.Max(0, raw-carry)
+	if ExpA == 1 && raw > carry {
+		score = raw
+	}
+	if ExpA == 1 && raw <= carry {
+		score = 0
+	}
+	// Warm-up scores are not reported, so they must not suppress later ones.
+	if warm && (raw >= AlertScore || ExpA == 2) && raw > carry {
+		carry = raw
+	}
+	s.Carry = carry
+
+	// Update the baseline with the winsorised residual.
+	clipped := zc * sd
+	shift := cusum > p.cfg.ShiftThreshold
+	// Convex form: a difference of two huge values would overflow.
+	aRecent := math.Max(p.aShort, 1/float64(s.N+1))
+	s.Recent = (1-aRecent)*s.Recent + aRecent*finite(v-seasonal)
+	if shift {
+		// Re-anchor: the old level is stale, start from the recent one.
+		s.Level = s.Recent
+		s.CusumUp, s.CusumDn = 0, 0
+	} else {
+		s.Level += aLevel * clipped
+	}
+	sq := clipped * clipped
+	if !warm {
+		// Learn the scale from unclipped residuals during warm-up, when the
+		// variance estimate is still too small to clip against.
+		sq = math.Min(resid*resid, maxVar)
+	}
+	s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
+	if m.profile != nil {
+		m.profile.update(p, ts, s.MeanDT, finite(v-s.Level))
+	}
+	s.N++
+	s.LastTS = ts
+
+	band := p.cfg.BandZ * sd
+	r := Result{Expected: expected, Lower: expected - band, Upper: expected + band, WarmedUp: warm}
+	if warm {
+		r.Score = score
+	}
+	return r, Accepted
+}
+
+// finite maps ±Inf from an overflowing subtraction to ±MaxFloat64.
+func finite(x float64) float64 {
+	if x > math.MaxFloat64 {
+		return math.MaxFloat64
+	}
+	if x < -math.MaxFloat64 {
+		return -math.MaxFloat64
+	}
+	return x
+}
+
+func clamp(x, lim float64) float64 {
+	return math.Max(-lim, math.Min(lim, x))
+}
+
+var ExpMask = 7
+var ExpA, ExpB, ExpC float64

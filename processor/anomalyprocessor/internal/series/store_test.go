@@ -1,0 +1,77 @@
+package series
+
+import (
+	"testing"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+)
+
+func id(n uint64) identity.Hash { return identity.Hash{Lo: n} }
+
+func TestGetCreatesOnceAndKeepsPointers(t *testing.T) {
+	s := New[int](10 * pageSize)
+	first, created, ok := s.Get(id(1), 0)
+	if !created || !ok {
+		t.Fatal("first Get must create")
+	}
+	*first = 42
+	// Fill several pages: the first pointer must stay valid.
+	for n := uint64(2); n < 3*pageSize; n++ {
+		s.Get(id(n), 0)
+	}
+	again, created, _ := s.Get(id(1), 1)
+	if created || again != first || *again != 42 {
+		t.Fatalf("got %p (%d, created %v), want %p holding 42", again, *again, created, first)
+	}
+}
+
+func TestLimitRejectsNewSeriesOnly(t *testing.T) {
+	s := New[int](2)
+	s.Get(id(1), 0)
+	s.Get(id(2), 0)
+	if _, _, ok := s.Get(id(3), 0); ok {
+		t.Fatal("a third series must be refused at max 2")
+	}
+	if _, _, ok := s.Get(id(1), 0); !ok {
+		t.Fatal("a known series must still be served at the limit")
+	}
+	if s.Len() != 2 {
+		t.Fatalf("Len %d, want 2", s.Len())
+	}
+}
+
+func TestExpireFreesAndReuses(t *testing.T) {
+	s := New[int](2)
+	a, _, _ := s.Get(id(1), 10)
+	*a = 7
+	s.Get(id(2), 20)
+	if n := s.Expire(15); n != 1 {
+		t.Fatalf("expired %d, want 1", n)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("Len %d, want 1", s.Len())
+	}
+	// The freed slot is reused, zeroed, for a new series.
+	b, created, ok := s.Get(id(3), 30)
+	if !ok || !created || *b != 0 || b != a {
+		t.Fatalf("new series got %p holding %d (created %v ok %v), want the freed slot %p zeroed", b, *b, created, ok, a)
+	}
+	// The expired series comes back as a new one.
+	if _, created, ok := s.Get(id(1), 40); ok || created {
+		t.Fatal("store is full again: the expired series must be refused")
+	}
+}
+
+func BenchmarkGetExisting(b *testing.B) {
+	const n = 10000
+	s := New[[64]byte](n)
+	for i := range uint64(n) {
+		s.Get(id(i), 0)
+	}
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		s.Get(id(i%n), 1)
+		i++
+	}
+}

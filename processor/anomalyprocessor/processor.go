@@ -1,0 +1,503 @@
+package anomalyprocessor
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/filter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
+)
+
+// Names of what the processor adds.
+const (
+	metricScore    = "anomaly.score"
+	metricUnified  = "anomaly.unified_score"
+	metricExpected = "anomaly.expected"
+	metricLower    = "anomaly.lower"
+	metricUpper    = "anomaly.upper"
+	// outputPrefix marks the processor's own metrics, which are never scored again.
+	outputPrefix = "anomaly."
+
+	attrMetric  = "metric.name"
+	attrFeature = "anomaly.feature"
+	attrGroup   = "anomaly.group"
+
+	scopeName = "github.com/omen-otel/omen/processor/anomalyprocessor"
+)
+
+// Reasons a point updated no model (the reason attribute of anomaly_points_skipped).
+type skipReason uint8
+
+const (
+	skipNotFinite skipReason = iota
+	skipNoValue
+	skipNegative
+	skipOutOfOrder
+	skipCounterReset
+	skipLimit
+	numSkipReasons
+)
+
+var skipReasonNames = [numSkipReasons]string{"not_finite", "no_value", "negative", "out_of_order", "counter_reset", "limit"}
+
+type anomalyProcessor struct {
+	cfg     *Config
+	next    consumer.Metrics
+	tel     *metadata.TelemetryBuilder
+	params  *detector.Params
+	exclude filter.Filter // nil when nothing is excluded
+	groups  []group
+	now     func() time.Time
+
+	skipAttrs  [numSkipReasons]metric.MeasurementOption
+	sweepEvery time.Duration
+	quantile   string // the anomaly.feature name of the histogram quantile, "p95"
+
+	mu        sync.Mutex
+	models    *series.Store[seriesState]
+	lastSweep time.Time
+	batch     batch // scratch of one ConsumeMetrics call, reused
+}
+
+// group is a GroupConfig made ready for the hot path.
+type group struct {
+	name     string
+	id       identity.Hash
+	metrics  filter.Filter
+	key      []string
+	combiner combine.Combiner
+	bounds   map[string]Bounds
+}
+
+func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*anomalyProcessor, error) {
+	params, err := detector.NewParams(cfg.Detector)
+	if err != nil {
+		return nil, err
+	}
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &anomalyProcessor{
+		cfg:        cfg,
+		next:       next,
+		tel:        tel,
+		params:     params,
+		now:        time.Now,
+		models:     series.New[seriesState](cfg.MaxSeries),
+		sweepEvery: min(max(cfg.SeriesTTL/4, time.Second), time.Minute),
+		quantile:   quantileName(cfg.HistogramQuantile),
+	}
+	if len(cfg.Exclude) > 0 {
+		p.exclude = filter.CreateFilter(cfg.Exclude)
+	}
+	for _, g := range cfg.Groups {
+		c, err := g.combiner()
+		if err != nil {
+			return nil, err
+		}
+		p.groups = append(p.groups, group{
+			name:     g.Name,
+			id:       identity.String(g.Name),
+			metrics:  filter.CreateFilter(g.Metrics),
+			key:      g.Key,
+			combiner: c,
+			bounds:   g.StaticBounds,
+		})
+	}
+	for r := range p.skipAttrs {
+		p.skipAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", skipReasonNames[r])))
+	}
+	p.batch.keys = map[identity.Hash]*keyScores{}
+	if err := tel.RegisterAnomalySeriesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		o.Observe(int64(p.models.Len()))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (*anomalyProcessor) Start(context.Context, component.Host) error { return nil }
+
+func (p *anomalyProcessor) Shutdown(context.Context) error {
+	p.tel.Shutdown()
+	return nil
+}
+
+func (*anomalyProcessor) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: true}
+}
+
+// ConsumeMetrics scores every point, appends the scores to md and passes md on. The models are
+// updated under one lock; the next consumer is called outside it.
+func (p *anomalyProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	p.mu.Lock()
+	now := p.now()
+	if now.Sub(p.lastSweep) >= p.sweepEvery {
+		p.lastSweep = now
+		if n := p.models.Expire(now.Add(-p.cfg.SeriesTTL).UnixNano()); n > 0 {
+			p.tel.AnomalySeriesEvicted.Add(ctx, int64(n))
+		}
+	}
+	b := &p.batch
+	b.now = now.UnixNano()
+	rms := md.ResourceMetrics()
+	for i, n := 0, rms.Len(); i < n; i++ { // only the resources that came in
+		p.scoreResource(rms.At(i))
+	}
+	p.emitUnified(md)
+	p.flushStats(ctx)
+	p.mu.Unlock()
+	return p.next.ConsumeMetrics(ctx, md)
+}
+
+func (p *anomalyProcessor) flushStats(ctx context.Context) {
+	b := &p.batch
+	if b.scored > 0 {
+		p.tel.AnomalyPointsScored.Add(ctx, b.scored)
+		b.scored = 0
+	}
+	for r, n := range b.skipped {
+		if n > 0 {
+			p.tel.AnomalyPointsSkipped.Add(ctx, n, p.skipAttrs[r])
+			b.skipped[r] = 0
+		}
+	}
+}
+
+func (p *anomalyProcessor) scoreResource(rm pmetric.ResourceMetrics) {
+	res := rm.Resource().Attributes()
+	resID := identity.Map(res)
+	sms := rm.ScopeMetrics()
+	for i, n := 0, sms.Len(); i < n; i++ {
+		sm := sms.At(i)
+		scope := sm.Scope()
+		scopeID := resID.Then(identity.String(scope.Name())).Then(identity.String(scope.Version()))
+		out := emitter{metrics: sm.Metrics(), bands: p.cfg.Bands}
+		ms := sm.Metrics()
+		for j, m := 0, ms.Len(); j < m; j++ { // only the metrics that came in, not the scores added
+			p.scoreMetric(&out, res, scopeID, ms.At(j))
+		}
+	}
+}
+
+// metricScope is what the points of one metric share.
+type metricScope struct {
+	out    *emitter
+	res    pcommon.Map
+	id     identity.Hash // resource, scope and metric name
+	name   string
+	groups []*group // the groups that take this metric
+}
+
+func (p *anomalyProcessor) scoreMetric(out *emitter, res pcommon.Map, scopeID identity.Hash, m pmetric.Metric) {
+	name := m.Name()
+	if len(name) >= len(outputPrefix) && name[:len(outputPrefix)] == outputPrefix {
+		return
+	}
+	b := &p.batch
+	b.groups = b.groups[:0]
+	for gi := range p.groups {
+		if p.groups[gi].metrics.Matches(name) {
+			b.groups = append(b.groups, &p.groups[gi])
+		}
+	}
+	if len(b.groups) == 0 && (!p.cfg.ScoreUngrouped || (p.exclude != nil && p.exclude.Matches(name))) {
+		return
+	}
+	ms := metricScope{out: out, res: res, id: scopeID.Then(identity.String(name)), name: name, groups: b.groups}
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		p.scoreNumbers(&ms, m.Gauge().DataPoints(), level)
+	case pmetric.MetricTypeSum:
+		s := m.Sum()
+		kind := level
+		if s.IsMonotonic() {
+			kind = cumulativeCounter
+			if s.AggregationTemporality() == pmetric.AggregationTemporalityDelta {
+				kind = deltaCounter
+			}
+		}
+		p.scoreNumbers(&ms, s.DataPoints(), kind)
+	case pmetric.MetricTypeHistogram:
+		p.scoreHistograms(&ms, m.Histogram())
+	case pmetric.MetricTypeExponentialHistogram:
+		p.scoreExponentialHistograms(&ms, m.ExponentialHistogram())
+	case pmetric.MetricTypeSummary:
+		p.scoreSummaries(&ms, m.Summary().DataPoints())
+	}
+}
+
+// numberKind says how a number point becomes the value scored.
+type numberKind uint8
+
+const (
+	level             numberKind = iota // gauges and non-monotonic sums: the value itself
+	cumulativeCounter                   // monotonic cumulative sums: the per-second rate
+	deltaCounter                        // monotonic delta sums: the per-second rate
+)
+
+func (p *anomalyProcessor) scoreNumbers(ms *metricScope, dps pmetric.NumberDataPointSlice, kind numberKind) {
+	b := &p.batch
+	for i, n := 0, dps.Len(); i < n; i++ {
+		dp := dps.At(i)
+		var v float64
+		switch dp.ValueType() {
+		case pmetric.NumberDataPointValueTypeDouble:
+			v = dp.DoubleValue()
+		case pmetric.NumberDataPointValueTypeInt:
+			v = float64(dp.IntValue())
+		default:
+			b.skip(skipNoValue)
+			continue
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			b.skip(skipNotFinite)
+			continue
+		}
+		attrs := dp.Attributes()
+		id := ms.id.Then(identity.Map(attrs))
+		st, ok := p.series(id)
+		if !ok {
+			continue
+		}
+		ts := p.timestamp(dp.Timestamp())
+		switch kind {
+		case cumulativeCounter:
+			r, status := st.counter.Next(int64(dp.StartTimestamp()), ts, v)
+			if !b.rateOK(status) {
+				continue
+			}
+			v = r
+		case deltaCounter:
+			if v < 0 {
+				b.skip(skipNegative)
+				continue
+			}
+			r, status := st.delta.Next(int64(dp.StartTimestamp()), ts, v)
+			if !b.rateOK(status) {
+				continue
+			}
+			v = r
+		}
+		p.score(ms, st, attrs, ts, v, "")
+	}
+}
+
+// series returns the state of series id, creating it when new; ok is false at max_series.
+func (p *anomalyProcessor) series(id identity.Hash) (*seriesState, bool) {
+	st, created, ok := p.models.Get(id, p.batch.now)
+	if !ok {
+		p.batch.skip(skipLimit)
+		return nil, false
+	}
+	if created {
+		st.model = *detector.New(p.params)
+	}
+	return st, true
+}
+
+// timestamp is the point's time, or the time of arrival for a point without one.
+func (p *anomalyProcessor) timestamp(ts pcommon.Timestamp) int64 {
+	if ts == 0 {
+		return p.batch.now
+	}
+	return int64(ts)
+}
+
+// score feeds one value to a model and emits its score.
+func (p *anomalyProcessor) score(ms *metricScope, st *seriesState, attrs pcommon.Map, ts int64, v float64, feature string) {
+	b := &p.batch
+	res, skip := st.model.Update(ts, v)
+	switch skip {
+	case detector.Accepted:
+	case detector.SkipOutOfOrder:
+		b.skip(skipOutOfOrder)
+		return
+	default:
+		b.skip(skipNotFinite)
+		return
+	}
+	b.scored++
+	score := res.Score
+	if !res.WarmedUp {
+		var ok bool
+		if score, ok = staticScore(ms.groups, ms.name, v); !ok {
+			return
+		}
+	}
+	ms.out.emit(ts, attrs, ms.name, feature, score, res)
+	for _, g := range ms.groups {
+		b.contribute(g, ms.res, attrs, ts, score)
+	}
+}
+
+// staticScore scores a value against the first static bounds a group gives for the metric.
+func staticScore(groups []*group, name string, v float64) (float64, bool) {
+	for _, g := range groups {
+		if bounds, ok := g.bounds[name]; ok {
+			if (bounds.Min != nil && v < *bounds.Min) || (bounds.Max != nil && v > *bounds.Max) {
+				return combine.MaxScore, true
+			}
+			return 0, true
+		}
+	}
+	return 0, false
+}
+
+// Features of histogram series, and of each summary quantile.
+var (
+	featureRate     = identity.String("rate")
+	featureMean     = identity.String("mean")
+	featureQuantile = identity.String("quantile")
+)
+
+func (p *anomalyProcessor) scoreHistograms(ms *metricScope, h pmetric.Histogram) {
+	b := &p.batch
+	cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	dps := h.DataPoints()
+	for i, n := 0, dps.Len(); i < n; i++ {
+		dp := dps.At(i)
+		b.bounds = b.bounds[:0]
+		for _, x := range dp.ExplicitBounds().All() {
+			b.bounds = append(b.bounds, x)
+		}
+		b.counts = b.counts[:0]
+		for _, c := range dp.BucketCounts().All() {
+			b.counts = append(b.counts, float64(c))
+		}
+		if len(b.counts) != len(b.bounds)+1 {
+			b.counts = b.counts[:0] // malformed: score rate and mean only
+		}
+		p.scoreHistogram(ms, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
+			float64(dp.Count()), dp.Sum(), dp.HasSum(), layoutOf(b.bounds))
+	}
+}
+
+func (p *anomalyProcessor) scoreExponentialHistograms(ms *metricScope, h pmetric.ExponentialHistogram) {
+	b := &p.batch
+	cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+	dps := h.DataPoints()
+	for i, n := 0, dps.Len(); i < n; i++ {
+		dp := dps.At(i)
+		b.exponentialBuckets(dp)
+		layout := uint64(uint32(dp.Scale())) | uint64(uint32(dp.Positive().Offset()))<<32
+		layout = layout*31 + uint64(uint32(dp.Negative().Offset()))<<16 + uint64(len(b.counts))
+		p.scoreHistogram(ms, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
+			float64(dp.Count()), dp.Sum(), dp.HasSum(), layout)
+	}
+}
+
+// scoreHistogram scores the request rate, mean and quantile of one histogram point whose
+// buckets are in the batch's bounds and counts.
+func (p *anomalyProcessor) scoreHistogram(ms *metricScope, attrs pcommon.Map, cumulative bool, start, ts pcommon.Timestamp, count, sum float64, hasSum bool, layout uint64) {
+	b := &p.batch
+	if math.IsNaN(sum) || math.IsInf(sum, 0) {
+		hasSum = false
+	}
+	base := ms.id.Then(identity.Map(attrs))
+	st, ok := p.series(base.Then(featureRate))
+	if !ok {
+		return
+	}
+	t := p.timestamp(ts)
+	in := rate.Interval{Count: count, Sum: sum, Buckets: b.counts}
+	var status rate.Status
+	if cumulative {
+		if st.hist == nil {
+			st.hist = &rate.Histogram{}
+		}
+		in, status = st.hist.Next(layout, int64(start), t, count, sum, b.counts)
+	} else {
+		in.Rate, status = st.delta.Next(int64(start), t, count)
+	}
+	if !b.rateOK(status) {
+		return
+	}
+	p.score(ms, st, attrs, t, in.Rate, "rate")
+	if in.Count <= 0 {
+		return // no observation in the interval: no mean, no quantile
+	}
+	if hasSum {
+		if st, ok := p.series(base.Then(featureMean)); ok {
+			p.score(ms, st, attrs, t, in.Sum/in.Count, "mean")
+		}
+	}
+	if len(in.Buckets) > 0 {
+		if q := rate.Quantile(p.cfg.HistogramQuantile, b.bounds, in.Buckets); !math.IsNaN(q) {
+			if st, ok := p.series(base.Then(featureQuantile)); ok {
+				p.score(ms, st, attrs, t, q, p.quantile)
+			}
+		}
+	}
+}
+
+func (p *anomalyProcessor) scoreSummaries(ms *metricScope, dps pmetric.SummaryDataPointSlice) {
+	b := &p.batch
+	for i, n := 0, dps.Len(); i < n; i++ {
+		dp := dps.At(i)
+		attrs := dp.Attributes()
+		base := ms.id.Then(identity.Map(attrs))
+		t := p.timestamp(dp.Timestamp())
+		for _, qv := range dp.QuantileValues().All() {
+			q, v := qv.Quantile(), qv.Value()
+			if math.IsNaN(v) || math.IsInf(v, 0) || !(q >= 0 && q <= 1) {
+				b.skip(skipNotFinite)
+				continue
+			}
+			st, ok := p.series(base.Then(featureQuantile).Then(identity.Hash{Lo: math.Float64bits(q)}))
+			if !ok {
+				continue
+			}
+			p.score(ms, st, attrs, t, v, p.summaryFeature(q))
+		}
+	}
+}
+
+// summaryFeature names a summary quantile ("p99"); the names are few and kept.
+func (p *anomalyProcessor) summaryFeature(q float64) string {
+	b := &p.batch
+	if name, ok := b.quantileNames[q]; ok {
+		return name
+	}
+	name := quantileName(q)
+	if len(b.quantileNames) < 64 {
+		if b.quantileNames == nil {
+			b.quantileNames = map[float64]string{}
+		}
+		b.quantileNames[q] = name
+	}
+	return name
+}
+
+func quantileName(q float64) string {
+	return "p" + strconv.FormatFloat(q*100, 'g', 6, 64)
+}
+
+// layoutOf identifies explicit bucket bounds, so a histogram whose bounds change restarts.
+func layoutOf(bounds []float64) uint64 {
+	h := uint64(len(bounds))
+	for _, x := range bounds {
+		h = (h ^ math.Float64bits(x)) * 0x100000001b3
+	}
+	return h
+}

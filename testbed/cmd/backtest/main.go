@@ -1,0 +1,186 @@
+// Command backtest runs a labelled corpus in NAB's layout through the real anomaly processor and
+// scores the result as the Numenta Anomaly Benchmark does.
+//
+//	go run ./testbed/cmd/backtest --corpus DIR --out DIR [--config FILE]
+//
+// Each data file becomes one gauge series, fed point by point in timestamp order through
+// ConsumeMetrics; its anomaly.score points are read from what the processor passes on. The
+// results go to <out>/omen/<category>/omen_<file>.csv, and the NAB scores of the three profiles
+// are printed, the last line reading "standard S lowFP F lowFN N".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/processor/processortest"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor"
+	"github.com/omen-otel/omen/testbed/internal/nab"
+)
+
+const detectorName = "omen"
+
+func main() {
+	corpus := flag.String("corpus", "", "corpus folder in NAB's layout: data/<category>/<file>.csv and labels/combined_windows.json")
+	out := flag.String("out", "", "folder for the result files (<out>/omen/<category>/omen_<file>.csv)")
+	config := flag.String("config", "", "the anomaly processor's YAML config (optional; the defaults without it)")
+	flag.Parse()
+	if *corpus == "" || *out == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(*corpus, *out, *config); err != nil {
+		fmt.Fprintln(os.Stderr, "backtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(corpusDir, outDir, configPath string) error {
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	c, err := nab.LoadCorpus(corpusDir)
+	if err != nil {
+		return err
+	}
+	scores := make(map[string][]float64, len(c.Files))
+	for _, f := range c.Files {
+		s, err := scoreFile(cfg, f)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		scores[f.Name] = s
+		if err := writeResult(outDir, f, s); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("%d files, %d rows, %d windows\n", len(c.Files), c.Rows(), windows(c))
+	normalized := map[string]float64{}
+	for _, p := range nab.Profiles() {
+		threshold, raw, norm, err := nab.Sweep(c, scores, p)
+		if err != nil {
+			return err
+		}
+		normalized[p.Name] = norm
+		fmt.Printf("%-19s threshold %.4f raw %9.4f score %.2f\n", p.Name, threshold, raw, norm)
+	}
+	fmt.Printf("standard %.2f lowFP %.2f lowFN %.2f\n",
+		normalized[nab.Standard.Name], normalized[nab.RewardLowFP.Name], normalized[nab.RewardLowFN.Name])
+	return nil
+}
+
+// loadConfig reads the processor's config from the top level of a YAML file, over the defaults.
+func loadConfig(path string) (*anomalyprocessor.Config, error) {
+	cfg := anomalyprocessor.NewFactory().CreateDefaultConfig().(*anomalyprocessor.Config)
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := confmap.Validate(cfg); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	return cfg, nil
+}
+
+// scoreFile feeds one file through a fresh processor and returns NAB scores (score / 10), one
+// per row; a row without a score (warm-up) scores 0.
+func scoreFile(cfg *anomalyprocessor.Config, f *nab.File) ([]float64, error) {
+	var last float64
+	var scored bool
+	sink, err := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+		last, scored = readScore(md)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	p, err := anomalyprocessor.NewFactory().CreateMetrics(ctx, processortest.NewNopSettings(anomalyprocessor.NewFactory().Type()), cfg, sink)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(f.Values))
+	for i, v := range f.Values {
+		if err := p.ConsumeMetrics(ctx, point(f.Name, f.Timestamps[i].UnixNano(), v)); err != nil {
+			return nil, errors.Join(err, p.Shutdown(ctx))
+		}
+		if scored {
+			out[i] = last / 10
+		}
+	}
+	return out, p.Shutdown(ctx)
+}
+
+func point(name string, ts int64, v float64) pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("nab.value")
+	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(pcommon.Timestamp(ts))
+	dp.SetDoubleValue(v)
+	dp.Attributes().PutStr("file", name)
+	return md
+}
+
+// readScore finds the anomaly.score the processor added, if any.
+func readScore(md pmetric.Metrics) (float64, bool) {
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() == "anomaly.score" && m.Gauge().DataPoints().Len() > 0 {
+					return m.Gauge().DataPoints().At(0).DoubleValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func writeResult(outDir string, f *nab.File, scores []float64) error {
+	category, file := filepath.Split(f.Name)
+	dir := filepath.Join(outDir, detectorName, category)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	w, err := os.Create(filepath.Join(dir, detectorName+"_"+file))
+	if err != nil {
+		return err
+	}
+	if err := nab.WriteResultCSV(w, f, scores); err != nil {
+		w.Close()
+		return err
+	}
+	return w.Close()
+}
+
+func windows(c *nab.Corpus) int {
+	n := 0
+	for _, f := range c.Files {
+		n += len(f.Windows)
+	}
+	return n
+}
