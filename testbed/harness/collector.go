@@ -120,3 +120,8 @@ func (c *Collector) Stop() {
 		c.t.Fatalf("stopping the collector: %v", err)
 	}
 }
+
+// Logs is what the collector wrote to stdout and stderr so far (its last MiB).
+func (c *Collector) Logs() string {
+	return c.proc.out.tail(1 << 20)
+}
