@@ -60,13 +60,13 @@ type Config struct {
 func Default() Config {
 	return Config{
 		MinSamples:         100,
-		LevelHalfLife:      10,
-		ScaleHalfLife:      200,
+		LevelHalfLife:      50,
+		ScaleHalfLife:      1000,
 		WinsorZ:            4,
 		BandZ:              3,
 		ShortHalfLife:      5,
-		LongHalfLife:       1000,
-		ShiftDrift:         0.5,
+		LongHalfLife:       3000,
+		ShiftDrift:         1,
 		ShiftThreshold:     12,
 		RefractoryHalfLife: 50,
 		Seasonal:           false,
@@ -85,40 +85,40 @@ func (c Config) Validate() error {
 		return nil
 	}
 	if c.MinSamples < 1 {
-		return fmt.Errorf("MinSamples must be at least 1, got %d", c.MinSamples)
+		return fmt.Errorf("min_samples must be at least 1, got %d", c.MinSamples)
 	}
 	for _, f := range []struct {
 		name string
 		v    float64
 	}{
-		{"LevelHalfLife", c.LevelHalfLife},
-		{"ScaleHalfLife", c.ScaleHalfLife},
-		{"WinsorZ", c.WinsorZ},
-		{"BandZ", c.BandZ},
-		{"ShortHalfLife", c.ShortHalfLife},
-		{"LongHalfLife", c.LongHalfLife},
-		{"ShiftDrift", c.ShiftDrift},
-		{"ShiftThreshold", c.ShiftThreshold},
-		{"RefractoryHalfLife", c.RefractoryHalfLife},
+		{"level_half_life", c.LevelHalfLife},
+		{"scale_half_life", c.ScaleHalfLife},
+		{"winsor_z", c.WinsorZ},
+		{"band_z", c.BandZ},
+		{"short_half_life", c.ShortHalfLife},
+		{"long_half_life", c.LongHalfLife},
+		{"shift_drift", c.ShiftDrift},
+		{"shift_threshold", c.ShiftThreshold},
+		{"refractory_half_life", c.RefractoryHalfLife},
 	} {
 		if err := pos(f.name, f.v); err != nil {
 			return err
 		}
 	}
 	if c.ShortHalfLife >= c.LongHalfLife {
-		return fmt.Errorf("ShortHalfLife (%v) must be shorter than LongHalfLife (%v)", c.ShortHalfLife, c.LongHalfLife)
+		return fmt.Errorf("short_half_life (%v) must be shorter than long_half_life (%v)", c.ShortHalfLife, c.LongHalfLife)
 	}
 	if c.Seasonal {
 		if c.DayBuckets < 0 || c.DayBuckets > maxBuckets {
-			return fmt.Errorf("DayBuckets must be in 0..%d, got %d", maxBuckets, c.DayBuckets)
+			return fmt.Errorf("day_buckets must be in 0..%d, got %d", maxBuckets, c.DayBuckets)
 		}
 		if c.WeekBuckets < 0 || c.WeekBuckets > maxBuckets {
-			return fmt.Errorf("WeekBuckets must be in 0..%d, got %d", maxBuckets, c.WeekBuckets)
+			return fmt.Errorf("week_buckets must be in 0..%d, got %d", maxBuckets, c.WeekBuckets)
 		}
 		if c.DayBuckets == 0 && c.WeekBuckets == 0 {
-			return fmt.Errorf("Seasonal needs DayBuckets or WeekBuckets > 0, got 0 and 0")
+			return fmt.Errorf("seasonal needs day_buckets or week_buckets > 0, got 0 and 0")
 		}
-		if err := pos("SeasonalHalfLife", c.SeasonalHalfLife); err != nil {
+		if err := pos("seasonal_half_life", c.SeasonalHalfLife); err != nil {
 			return err
 		}
 	}

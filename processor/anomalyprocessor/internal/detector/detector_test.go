@@ -48,15 +48,15 @@ func TestConfigValidate(t *testing.T) {
 		mut  func(*Config)
 		want string
 	}{
-		{func(c *Config) { c.MinSamples = 0 }, "MinSamples"},
-		{func(c *Config) { c.LevelHalfLife = -1 }, "LevelHalfLife"},
-		{func(c *Config) { c.ScaleHalfLife = math.NaN() }, "ScaleHalfLife"},
-		{func(c *Config) { c.LongHalfLife = math.Inf(1) }, "LongHalfLife"},
-		{func(c *Config) { c.ShortHalfLife = 5000 }, "ShortHalfLife"},
-		{func(c *Config) { c.RefractoryHalfLife = 0 }, "RefractoryHalfLife"},
-		{func(c *Config) { c.Seasonal, c.DayBuckets = true, -3 }, "DayBuckets"},
-		{func(c *Config) { c.Seasonal, c.WeekBuckets = true, 1 << 20 }, "WeekBuckets"},
-		{func(c *Config) { c.Seasonal, c.SeasonalHalfLife = true, 0 }, "SeasonalHalfLife"},
+		{func(c *Config) { c.MinSamples = 0 }, "min_samples"},
+		{func(c *Config) { c.LevelHalfLife = -1 }, "level_half_life"},
+		{func(c *Config) { c.ScaleHalfLife = math.NaN() }, "scale_half_life"},
+		{func(c *Config) { c.LongHalfLife = math.Inf(1) }, "long_half_life"},
+		{func(c *Config) { c.ShortHalfLife = 5000 }, "short_half_life"},
+		{func(c *Config) { c.RefractoryHalfLife = 0 }, "refractory_half_life"},
+		{func(c *Config) { c.Seasonal, c.DayBuckets = true, -3 }, "day_buckets"},
+		{func(c *Config) { c.Seasonal, c.WeekBuckets = true, 1<<20 }, "week_buckets"},
+		{func(c *Config) { c.Seasonal, c.SeasonalHalfLife = true, 0 }, "seasonal_half_life"},
 	} {
 		c := Default()
 		tc.mut(&c)
@@ -155,7 +155,8 @@ func TestDetectsSpikeAndShift(t *testing.T) {
 }
 
 // TestSeasonalProfile: on a strong daily cycle, the seasonal baseline follows
-// the cycle, so a value normal for another time of day stands out.
+// the cycle (after six weeks: with the default slow level, the buckets learn
+// what the level does not), so a value normal for another time of day stands out.
 func TestSeasonalProfile(t *testing.T) {
 	const perDay = 288 // 5-minute samples
 	step := 5 * minute
@@ -165,16 +166,16 @@ func TestSeasonalProfile(t *testing.T) {
 	}
 	m := New(mustParams(t, seasonalConfig()))
 	var r Result
-	for i := 0; i < 21*perDay; i++ {
+	for i := 0; i < 42*perDay; i++ {
 		r, _ = m.Update(int64(i)*step, val(i))
 	}
-	i := 21 * perDay
+	i := 42 * perDay
 	r, _ = m.Update(int64(i)*step, val(i))
 	if math.Abs(r.Expected-val(i)) > 10 || r.Score > 3 {
 		t.Errorf("normal point: expected %.1f for ~%.1f, score %.2f", r.Expected, val(i), r.Score)
 	}
 	// Peak time of day, trough value.
-	i = 21*perDay + perDay/4
+	i = 42*perDay + perDay/4
 	r, _ = m.Update(int64(i)*step, 50)
 	if r.Score < 5 {
 		t.Errorf("off-cycle value scores %.2f, want >= 5 (expected %.1f)", r.Score, r.Expected)

@@ -256,22 +256,9 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// Tail probabilities, each calibrated for iid Gaussian residuals.
 	pSpike := s.SpikeTail.P(absZ, spikeU)
 	s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
-	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2)          // one-sided: only increases
+	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2) // one-sided: only increases
 	pShift := s.ShiftTail.P(cusum, shiftU)
-	if ExpB == 1 {
-		s.ShiftTail.Learn(cusum, shiftU, aLong, p.aTail)
-	} else {
-		pShift = math.Exp(-2 * p.cfg.ShiftDrift * cusum)
-	}
-	if ExpMask&1 == 0 {
-		pSpike = 1
-	}
-	if ExpMask&2 == 0 {
-		pLik = 1
-	}
-	if ExpMask&4 == 0 {
-		pShift = 1
-	}
+	s.ShiftTail.Learn(cusum, shiftU, aLong, p.aTail)
 	pMin := math.Min(pSpike, math.Min(pLik, pShift))
 	raw := math.Min(10, math.Max(0, -math.Log10(nTests*pMin)))
 	if math.IsNaN(raw) {
@@ -281,14 +268,8 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// Refractory: report only surprise beyond the decaying last alert.
 	carry := s.Carry * math.Pow(p.refractoryKeep, steps)
 	score := math.Max(0, raw-carry)
-	if ExpA == 1 && raw > carry {
-		score = raw
-	}
-	if ExpA == 1 && raw <= carry {
-		score = 0
-	}
 	// Warm-up scores are not reported, so they must not suppress later ones.
-	if warm && (raw >= AlertScore || ExpA == 2) && raw > carry {
+	if warm && raw >= AlertScore && raw > carry {
 		carry = raw
 	}
 	s.Carry = carry
@@ -341,6 +322,3 @@ func finite(x float64) float64 {
 func clamp(x, lim float64) float64 {
 	return math.Max(-lim, math.Min(lim, x))
 }
-
-var ExpMask = 7
-var ExpA, ExpB, ExpC float64
