@@ -72,17 +72,7 @@ func (a *Alertmanager) Start() {
 	a.stopped = false
 	a.proc = startProcess(a.t, "alertmanager", nil, a.bin, a.args...)
 	a.proc.logOnFailure(a.t)
-	err := waitUntil(a.proc, 30*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get(a.URL + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/-/ready answered %s", resp.Status)
-		}
-		return nil
-	})
+	err := waitHTTPOK(a.proc, a.URL+"/-/ready", 30*time.Second, 100*time.Millisecond)
 	if err != nil {
 		a.t.Fatalf("alertmanager did not become ready: %v", err)
 	}

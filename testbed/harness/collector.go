@@ -1,8 +1,6 @@
 package harness
 
 import (
-	"fmt"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -96,17 +94,7 @@ func (c *Collector) Start() {
 	c.proc = startProcess(c.t, "omencol", c.env, c.binary, "--config", c.config)
 	c.proc.logOnFailure(c.t)
 	healthURL := "http://" + c.Health + "/"
-	err := waitUntil(c.proc, startTimeout, 200*time.Millisecond, func() error {
-		resp, err := http.Get(healthURL)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("health check answered %s", resp.Status)
-		}
-		return nil
-	})
+	err := waitHTTPOK(c.proc, healthURL, startTimeout, 200*time.Millisecond)
 	if err != nil {
 		c.t.Fatalf("collector did not become healthy: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,6 +183,21 @@ func waitUntil(p *process, timeout, interval time.Duration, cond func() error) e
 		}
 		time.Sleep(interval)
 	}
+}
+
+// waitHTTPOK waits until url answers 200 OK, the process exits, or timeout passes.
+func waitHTTPOK(p *process, url string, timeout, interval time.Duration) error {
+	return waitUntil(p, timeout, interval, func() error {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s answered %s", url, resp.Status)
+		}
+		return nil
+	})
 }
 
 func portOf(addr string) int {

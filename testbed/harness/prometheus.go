@@ -71,17 +71,7 @@ func StartPrometheus(t testing.TB, cfg PrometheusConfig) *Prometheus {
 			t.Errorf("stopping prometheus: %v", err)
 		}
 	})
-	err := waitUntil(p.proc, 30*time.Second, 100*time.Millisecond, func() error {
-		resp, err := http.Get(p.URL + "/-/ready")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/-/ready answered %s", resp.Status)
-		}
-		return nil
-	})
+	err := waitHTTPOK(p.proc, p.URL+"/-/ready", 30*time.Second, 100*time.Millisecond)
 	if err != nil {
 		t.Fatalf("prometheus did not become ready: %v", err)
 	}
