@@ -214,6 +214,9 @@ func (p *anomalyProcessor) scoreMetric(out *emitter, res pcommon.Map, scopeID id
 	if len(name) >= len(outputPrefix) && name[:len(outputPrefix)] == outputPrefix {
 		return
 	}
+	if p.exclude != nil && p.exclude.Matches(name) {
+		return
+	}
 	b := &p.batch
 	b.groups = b.groups[:0]
 	for gi := range p.groups {
@@ -221,7 +224,7 @@ func (p *anomalyProcessor) scoreMetric(out *emitter, res pcommon.Map, scopeID id
 			b.groups = append(b.groups, &p.groups[gi])
 		}
 	}
-	if len(b.groups) == 0 && (!p.cfg.ScoreUngrouped || (p.exclude != nil && p.exclude.Matches(name))) {
+	if len(b.groups) == 0 && !p.cfg.ScoreUngrouped {
 		return
 	}
 	ms := metricScope{out: out, res: res, id: scopeID.Then(identity.String(name)), name: name, groups: b.groups}

@@ -347,6 +347,8 @@ func TestExcludeAndScoreUngrouped(t *testing.T) {
 	cfg := testConfig()
 	cfg.Detector.MinSamples = 1
 	cfg.Exclude = []filter.Config{{Regex: "^sys"}}
+	// Exclusion wins over a group that takes the metric too.
+	cfg.Groups = []GroupConfig{{Name: "all", Metrics: []filter.Config{{Regex: ".*"}}, Key: []string{"host"}}}
 	tp := newTestProcessor(t, cfg)
 	for i := range 3 {
 		out := tp.consume(gaugeNamed("system.load", i, 1))
