@@ -89,6 +89,16 @@ func (b *batch) contribute(g *group, res, attrs pcommon.Map, ts int64, score flo
 	ks.scores = append(ks.scores, score)
 }
 
+const descriptionUnified = "Anomaly score of a composite key, 0 to 10, combined from the scores of its features."
+
+// keyValue reads a key attribute of a key's first point, from the point or its resource.
+func keyValue(ks *keyScores, k string) (pcommon.Value, bool) {
+	if v, ok := ks.attrs.Get(k); ok {
+		return v, true
+	}
+	return ks.res.Get(k)
+}
+
 // emitUnified appends one anomaly.unified_score per key touched in the batch, in a resource of
 // its own that holds the key attributes found on the resource (the others go on the point).
 func (p *anomalyProcessor) emitUnified(md pmetric.Metrics) {
@@ -102,10 +112,16 @@ func (p *anomalyProcessor) emitUnified(md pmetric.Metrics) {
 		sm.Scope().SetName(scopeName)
 		m := sm.Metrics().AppendEmpty()
 		m.SetName(metricUnified)
-		m.SetDescription("Anomaly score of a composite key, 0 to 10, combined from the scores of its features.")
+		m.SetDescription(descriptionUnified)
 		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(ks.ts))
-		dp.SetDoubleValue(ks.group.combiner.Combine(ks.scores))
+		score := ks.group.combiner.Combine(ks.scores)
+		dp.SetDoubleValue(score)
+		if p.graph != nil && ks.group.service >= 0 {
+			if v, ok := keyValue(ks, ks.group.key[ks.group.service]); ok {
+				p.graph.graph.Own(v.AsString(), ks.ts, score)
+			}
+		}
 		for _, k := range ks.group.key {
 			if v, ok := ks.attrs.Get(k); ok {
 				v.CopyTo(dp.Attributes().PutEmpty(k))
@@ -121,6 +137,22 @@ func (p *anomalyProcessor) emitUnified(md pmetric.Metrics) {
 	}
 	clear(b.keys)
 	b.order = b.order[:0]
+}
+
+// explicitBuckets copies an explicit histogram point's buckets to b.bounds and b.counts; a
+// malformed point leaves no counts, so only its rate and mean are scored.
+func (b *batch) explicitBuckets(dp pmetric.HistogramDataPoint) {
+	b.bounds = b.bounds[:0]
+	for _, x := range dp.ExplicitBounds().All() {
+		b.bounds = append(b.bounds, x)
+	}
+	b.counts = b.counts[:0]
+	for _, c := range dp.BucketCounts().All() {
+		b.counts = append(b.counts, float64(c))
+	}
+	if len(b.counts) != len(b.bounds)+1 {
+		b.counts = b.counts[:0]
+	}
 }
 
 // exponentialBuckets lays an exponential histogram point out as explicit buckets in b.bounds and

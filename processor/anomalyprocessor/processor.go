@@ -3,6 +3,7 @@ package anomalyprocessor
 import (
 	"context"
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -51,10 +52,11 @@ const (
 	skipOutOfOrder
 	skipCounterReset
 	skipLimit
+	skipNoEdge
 	numSkipReasons
 )
 
-var skipReasonNames = [numSkipReasons]string{"not_finite", "no_value", "negative", "out_of_order", "counter_reset", "limit"}
+var skipReasonNames = [numSkipReasons]string{"not_finite", "no_value", "negative", "out_of_order", "counter_reset", "limit", "no_edge"}
 
 type anomalyProcessor struct {
 	cfg     *Config
@@ -72,7 +74,8 @@ type anomalyProcessor struct {
 	mu        sync.Mutex
 	models    *series.Store[seriesState]
 	lastSweep time.Time
-	batch     batch // scratch of one ConsumeMetrics call, reused
+	batch     batch         // scratch of one ConsumeMetrics call, reused
+	graph     *serviceGraph // nil when the service graph is off
 }
 
 // group is a GroupConfig made ready for the hot path.
@@ -83,6 +86,7 @@ type group struct {
 	key      []string
 	combiner combine.Combiner
 	bounds   map[string]Bounds
+	service  int // index of the service graph's service key in key, or -1
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*anomalyProcessor, error) {
@@ -104,6 +108,11 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		sweepEvery: min(max(cfg.SeriesTTL/4, time.Second), time.Minute),
 		quantile:   quantileName(cfg.HistogramQuantile),
 	}
+	if cfg.ServiceGraph.Enabled {
+		if p.graph, err = newServiceGraph(cfg.ServiceGraph, cfg.Detector); err != nil {
+			return nil, err
+		}
+	}
 	if len(cfg.Exclude) > 0 {
 		p.exclude = filter.CreateFilter(cfg.Exclude)
 	}
@@ -119,6 +128,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 			key:      g.Key,
 			combiner: c,
 			bounds:   g.StaticBounds,
+			service:  slices.Index(g.Key, cfg.ServiceGraph.ServiceKey),
 		})
 	}
 	for r := range p.skipAttrs {
@@ -133,7 +143,31 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	}); err != nil {
 		return nil, err
 	}
+	if p.graph != nil {
+		if err := p.registerGraphTelemetry(); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+func (p *anomalyProcessor) registerGraphTelemetry() error {
+	if err := p.tel.RegisterAnomalyGraphServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		nodes, _ := p.graph.graph.Len()
+		o.Observe(int64(nodes))
+		return nil
+	}); err != nil {
+		return err
+	}
+	return p.tel.RegisterAnomalyGraphEdgesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, edges := p.graph.graph.Len()
+		o.Observe(int64(edges))
+		return nil
+	})
 }
 
 func (*anomalyProcessor) Start(context.Context, component.Host) error { return nil }
@@ -165,6 +199,9 @@ func (p *anomalyProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 		p.scoreResource(rms.At(i))
 	}
 	p.emitUnified(md)
+	if p.graph != nil {
+		p.scoreEdges(md)
+	}
 	p.flushStats(ctx)
 	p.mu.Unlock()
 	return p.next.ConsumeMetrics(ctx, md)
@@ -181,6 +218,11 @@ func (p *anomalyProcessor) flushStats(ctx context.Context) {
 			p.tel.AnomalyPointsSkipped.Add(ctx, n, p.skipAttrs[r])
 			b.skipped[r] = 0
 		}
+	}
+	if g := p.graph; g != nil && g.expired+g.refused > 0 {
+		p.tel.AnomalyGraphEdgesExpired.Add(ctx, g.expired)
+		p.tel.AnomalyGraphEdgesRefused.Add(ctx, g.refused)
+		g.expired, g.refused = 0, 0
 	}
 }
 
@@ -216,6 +258,13 @@ func (p *anomalyProcessor) scoreMetric(out *emitter, res pcommon.Map, scopeID id
 	}
 	if p.exclude != nil && p.exclude.Matches(name) {
 		return
+	}
+	if p.graph != nil {
+		if em, ok := p.graph.metrics[name]; ok {
+			ms := metricScope{out: out, res: res, id: scopeID.Then(identity.String(name)), name: name}
+			p.scoreEdgeMetric(&ms, m, em)
+			return
+		}
 	}
 	b := &p.batch
 	b.groups = b.groups[:0]
@@ -380,17 +429,7 @@ func (p *anomalyProcessor) scoreHistograms(ms *metricScope, h pmetric.Histogram)
 	dps := h.DataPoints()
 	for i, n := 0, dps.Len(); i < n; i++ {
 		dp := dps.At(i)
-		b.bounds = b.bounds[:0]
-		for _, x := range dp.ExplicitBounds().All() {
-			b.bounds = append(b.bounds, x)
-		}
-		b.counts = b.counts[:0]
-		for _, c := range dp.BucketCounts().All() {
-			b.counts = append(b.counts, float64(c))
-		}
-		if len(b.counts) != len(b.bounds)+1 {
-			b.counts = b.counts[:0] // malformed: score rate and mean only
-		}
+		b.explicitBuckets(dp)
 		p.scoreHistogram(ms, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
 			float64(dp.Count()), dp.Sum(), dp.HasSum(), layoutOf(b.bounds))
 	}
@@ -403,10 +442,8 @@ func (p *anomalyProcessor) scoreExponentialHistograms(ms *metricScope, h pmetric
 	for i, n := 0, dps.Len(); i < n; i++ {
 		dp := dps.At(i)
 		b.exponentialBuckets(dp)
-		layout := uint64(uint32(dp.Scale())) | uint64(uint32(dp.Positive().Offset()))<<32
-		layout = layout*31 + uint64(uint32(dp.Negative().Offset()))<<16 + uint64(len(b.counts))
 		p.scoreHistogram(ms, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
-			float64(dp.Count()), dp.Sum(), dp.HasSum(), layout)
+			float64(dp.Count()), dp.Sum(), dp.HasSum(), exponentialLayout(dp, len(b.counts)))
 	}
 }
 
@@ -494,6 +531,13 @@ func (p *anomalyProcessor) summaryFeature(q float64) string {
 
 func quantileName(q float64) string {
 	return "p" + strconv.FormatFloat(q*100, 'g', 6, 64)
+}
+
+// exponentialLayout identifies the bucket layout of an exponential histogram point laid out as n
+// explicit buckets, so a histogram whose scale or offsets change restarts.
+func exponentialLayout(dp pmetric.ExponentialHistogramDataPoint, n int) uint64 {
+	layout := uint64(uint32(dp.Scale())) | uint64(uint32(dp.Positive().Offset()))<<32
+	return layout*31 + uint64(uint32(dp.Negative().Offset()))<<16 + uint64(n)
 }
 
 // layoutOf identifies explicit bucket bounds, so a histogram whose bounds change restarts.

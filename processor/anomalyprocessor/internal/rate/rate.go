@@ -28,6 +28,16 @@ type Counter struct {
 
 // Next returns the per-second rate of the counter between the previous point and this one.
 func (c *Counter) Next(start, ts int64, value float64) (float64, Status) {
+	prev := c.ts
+	inc, st := c.Increase(start, ts, value)
+	if st != OK {
+		return 0, st
+	}
+	return inc / seconds(ts-prev), OK
+}
+
+// Increase returns how much the counter grew between the previous point and this one.
+func (c *Counter) Increase(start, ts int64, value float64) (float64, Status) {
 	if !c.seen {
 		*c = Counter{start: start, ts: ts, value: value, seen: true}
 		return 0, First
@@ -39,9 +49,9 @@ func (c *Counter) Next(start, ts int64, value float64) (float64, Status) {
 		*c = Counter{start: start, ts: ts, value: value, seen: true}
 		return 0, Reset
 	}
-	r := (value - c.value) / seconds(ts-c.ts)
+	inc := value - c.value
 	c.ts, c.value = ts, value
-	return r, OK
+	return inc, OK
 }
 
 // Delta turns delta points into per-second rates: over the point's own interval when it has a

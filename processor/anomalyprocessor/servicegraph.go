@@ -1,0 +1,465 @@
+package anomalyprocessor
+
+import (
+	"math"
+	"regexp"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/omen-otel/omen/internal/servicegraph"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/binomial"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
+)
+
+// What the service graph adds.
+const (
+	metricRootCause = "anomaly.root_cause"
+	// groupEdge and groupService are the anomaly.group of edge and service unified scores.
+	groupEdge    = "service_graph.edge"
+	groupService = "service_graph.service"
+
+	attrClient         = "client"
+	attrServer         = "server"
+	attrConnectionType = "connection_type"
+	attrCustomerFacing = "service.customer_facing"
+
+	// Features of an edge (the anomaly.feature of its scores).
+	featureRequestRate = "request_rate"
+	featureErrorRatio  = "error_ratio"
+	featureLatency     = "latency_mean"
+
+	// errorDecay is the weight the learned failure ratio of an edge keeps per interval: a
+	// half-life of about 70 intervals, so a fault of a few minutes does not become normal.
+	errorDecay = 0.99
+)
+
+type edgeRole uint8
+
+const (
+	roleRequests edgeRole = iota
+	roleFailed
+	roleLatency
+)
+
+// edgeMetric is what an edge metric's name says: its source and its role there.
+type edgeMetric struct {
+	src  *edgeSource
+	role edgeRole
+}
+
+type edgeSource struct {
+	cfg        EdgeSourceConfig
+	failedWhen *regexp.Regexp // nil without failed_when
+	errors     bool           // the source can tell failed requests
+}
+
+// serviceGraph learns the topology from edge metrics, keeps one set of models per edge and emits
+// edge, service and root-cause scores. Its state is guarded by the processor's lock.
+type serviceGraph struct {
+	cfg     ServiceGraphConfig
+	params  *detector.Params // the processor's detector, made to report every interval
+	metrics map[string]edgeMetric
+	graph   *servicegraph.Graph
+	edges   map[servicegraph.EdgeKey]*edgeState
+
+	expired, refused int64 // since the last flush to telemetry
+
+	// scratch of one batch
+	accs  map[servicegraph.EdgeKey]*edgeAcc
+	order []*edgeAcc
+	pool  []*edgeAcc
+}
+
+// edgeState is what the processor keeps per edge: a model per feature.
+type edgeState struct {
+	lastTS                    int64
+	rate, errorRatio, latency detector.Model
+	errors                    binomial.Model
+}
+
+// edgeAcc sums the points of one edge within a batch: an edge is often several series (the
+// connector splits failed from successful requests, Istio splits by response code).
+type edgeAcc struct {
+	key      servicegraph.EdgeKey
+	src      *edgeSource
+	attrs    pcommon.Map // client, server, connection type and dimensions
+	ts       int64
+	requests float64
+	failed   float64
+	latCount float64
+	latSum   float64
+	// which parts the batch carried
+	requestsSeen, sumOK bool
+}
+
+func newServiceGraph(cfg ServiceGraphConfig, dc detector.Config) (*serviceGraph, error) {
+	// An edge's models report the surprise of every interval: no refractory discount after a
+	// high score, no re-anchoring of the baseline at a level shift. NAB rewards flagging a fault
+	// once; the root-cause ranking must see a fault for as long as it lasts.
+	dc.RefractoryHalfLife = math.SmallestNonzeroFloat64
+	dc.ShiftThreshold = math.MaxFloat64
+	params, err := detector.NewParams(dc)
+	if err != nil {
+		return nil, err
+	}
+	sg := &serviceGraph{
+		cfg:     cfg,
+		params:  params,
+		metrics: map[string]edgeMetric{},
+		graph:   servicegraph.New(cfg.MaxEdges, int64(cfg.EdgeTTL), cfg.ExternalClients),
+		edges:   map[servicegraph.EdgeKey]*edgeState{},
+		accs:    map[servicegraph.EdgeKey]*edgeAcc{},
+	}
+	for _, ec := range cfg.Edges {
+		src := &edgeSource{cfg: ec, errors: len(ec.Failed) > 0}
+		if ec.FailedWhen.Attribute != "" {
+			src.failedWhen = regexp.MustCompile(ec.FailedWhen.Regexp) // validated
+			src.errors = true
+		}
+		for _, n := range ec.Requests {
+			sg.metrics[n] = edgeMetric{src, roleRequests}
+		}
+		for _, n := range ec.Failed {
+			sg.metrics[n] = edgeMetric{src, roleFailed}
+		}
+		for _, n := range ec.Latency {
+			sg.metrics[n] = edgeMetric{src, roleLatency}
+		}
+	}
+	return sg, nil
+}
+
+// acc returns the batch's sum for the edge a point belongs to, or nil when the point lacks the
+// attributes naming the edge's ends.
+func (sg *serviceGraph) acc(src *edgeSource, attrs pcommon.Map, ts int64) *edgeAcc {
+	client, ok1 := attrs.Get(src.cfg.Client)
+	server, ok2 := attrs.Get(src.cfg.Server)
+	if !ok1 || !ok2 || client.AsString() == "" || server.AsString() == "" {
+		return nil
+	}
+	variant := identity.String(src.cfg.ConnectionType)
+	var conn pcommon.Value
+	if src.cfg.ConnectionType != "" {
+		if v, ok := attrs.Get(src.cfg.ConnectionType); ok {
+			conn = v
+			variant = variant.Then(identity.Value(v))
+		}
+	}
+	for _, d := range sg.cfg.Dimensions {
+		if v, ok := attrs.Get(d); ok {
+			variant = variant.Then(identity.String(d)).Then(identity.Value(v))
+		}
+	}
+	key := servicegraph.EdgeKey{Client: client.AsString(), Server: server.AsString(), Variant: variant.Hi ^ variant.Lo}
+	a := sg.accs[key]
+	if a == nil {
+		if n := len(sg.pool); n > 0 {
+			a = sg.pool[n-1]
+			sg.pool = sg.pool[:n-1]
+		} else {
+			a = &edgeAcc{}
+		}
+		*a = edgeAcc{key: key, src: src, ts: ts, attrs: pcommon.NewMap(), sumOK: true}
+		a.attrs.PutStr(attrClient, key.Client)
+		a.attrs.PutStr(attrServer, key.Server)
+		if conn.Type() != pcommon.ValueTypeEmpty {
+			conn.CopyTo(a.attrs.PutEmpty(attrConnectionType))
+		}
+		for _, d := range sg.cfg.Dimensions {
+			if v, ok := attrs.Get(d); ok {
+				v.CopyTo(a.attrs.PutEmpty(d))
+			}
+		}
+		sg.accs[key] = a
+		sg.order = append(sg.order, a)
+	}
+	a.ts = max(a.ts, ts)
+	return a
+}
+
+// scoreEdgeMetric adds the points of one edge metric to their edges' sums.
+func (p *anomalyProcessor) scoreEdgeMetric(ms *metricScope, m pmetric.Metric, em edgeMetric) {
+	b := &p.batch
+	switch {
+	case em.role != roleLatency && m.Type() == pmetric.MetricTypeSum && m.Sum().IsMonotonic():
+		delta := m.Sum().AggregationTemporality() == pmetric.AggregationTemporalityDelta
+		dps := m.Sum().DataPoints()
+		for i, n := 0, dps.Len(); i < n; i++ {
+			p.addEdgeCount(ms, em, dps.At(i), delta)
+		}
+	case em.role == roleLatency && m.Type() == pmetric.MetricTypeHistogram:
+		h := m.Histogram()
+		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := h.DataPoints()
+		for i, n := 0, dps.Len(); i < n; i++ {
+			dp := dps.At(i)
+			b.explicitBuckets(dp)
+			p.addEdgeLatency(ms, em, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
+				float64(dp.Count()), dp.Sum(), dp.HasSum(), layoutOf(b.bounds))
+		}
+	case em.role == roleLatency && m.Type() == pmetric.MetricTypeExponentialHistogram:
+		h := m.ExponentialHistogram()
+		cumulative := h.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		dps := h.DataPoints()
+		for i, n := 0, dps.Len(); i < n; i++ {
+			dp := dps.At(i)
+			b.exponentialBuckets(dp)
+			p.addEdgeLatency(ms, em, dp.Attributes(), cumulative, dp.StartTimestamp(), dp.Timestamp(),
+				float64(dp.Count()), dp.Sum(), dp.HasSum(), exponentialLayout(dp, len(b.counts)))
+		}
+	default:
+		b.skipped[skipNoEdge] += int64(dataPointCount(m))
+	}
+}
+
+func (p *anomalyProcessor) addEdgeCount(ms *metricScope, em edgeMetric, dp pmetric.NumberDataPoint, delta bool) {
+	b := &p.batch
+	var v float64
+	switch dp.ValueType() {
+	case pmetric.NumberDataPointValueTypeDouble:
+		v = dp.DoubleValue()
+	case pmetric.NumberDataPointValueTypeInt:
+		v = float64(dp.IntValue())
+	default:
+		b.skip(skipNoValue)
+		return
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		b.skip(skipNotFinite)
+		return
+	}
+	if v < 0 {
+		b.skip(skipNegative)
+		return
+	}
+	attrs := dp.Attributes()
+	ts := p.timestamp(dp.Timestamp())
+	a := p.graph.acc(em.src, attrs, ts)
+	if a == nil {
+		b.skip(skipNoEdge)
+		return
+	}
+	st, ok := p.series(ms.id.Then(identity.Map(attrs)))
+	if !ok {
+		return
+	}
+	var inc float64
+	var status rate.Status
+	if delta {
+		inc = v
+		_, status = st.delta.Next(int64(dp.StartTimestamp()), ts, v)
+		if status == rate.First {
+			status = rate.OK // a delta point is an increase of its own
+		}
+	} else {
+		inc, status = st.counter.Increase(int64(dp.StartTimestamp()), ts, v)
+	}
+	if !b.rateOK(status) {
+		return
+	}
+	b.scored++
+	if em.role == roleFailed {
+		a.failed += inc
+		return
+	}
+	a.requests += inc
+	a.requestsSeen = true
+	if re := em.src.failedWhen; re != nil {
+		if v, ok := attrs.Get(em.src.cfg.FailedWhen.Attribute); ok && re.MatchString(v.AsString()) {
+			a.failed += inc
+		}
+	}
+}
+
+func (p *anomalyProcessor) addEdgeLatency(ms *metricScope, em edgeMetric, attrs pcommon.Map, cumulative bool, start, ts pcommon.Timestamp, count, sum float64, hasSum bool, layout uint64) {
+	b := &p.batch
+	t := p.timestamp(ts)
+	a := p.graph.acc(em.src, attrs, t)
+	if a == nil {
+		b.skip(skipNoEdge)
+		return
+	}
+	st, ok := p.series(ms.id.Then(identity.Map(attrs)))
+	if !ok {
+		return
+	}
+	in := rate.Interval{Count: count, Sum: sum, Buckets: b.counts}
+	var status rate.Status
+	if cumulative {
+		if st.hist == nil {
+			st.hist = &rate.Histogram{}
+		}
+		in, status = st.hist.Next(layout, int64(start), t, count, sum, b.counts)
+	} else if _, status = st.delta.Next(int64(start), t, count); status == rate.First {
+		status = rate.OK
+	}
+	if !b.rateOK(status) {
+		return
+	}
+	b.scored++
+	a.latCount += in.Count
+	a.latSum += in.Sum
+	a.sumOK = a.sumOK && hasSum && !math.IsNaN(sum) && !math.IsInf(sum, 0)
+}
+
+// edgeFeatures collects the scores of one edge's features as they are computed.
+type edgeFeatures struct {
+	scored           bool
+	unified, symptom float64
+}
+
+func (f *edgeFeatures) add(score float64, symptom bool) {
+	f.scored = true
+	f.unified = max(f.unified, score)
+	if symptom {
+		f.symptom = max(f.symptom, score)
+	}
+}
+
+// scoreEdges scores the edges the batch touched, then every service, and appends the scores to
+// md in a resource of their own.
+func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
+	sg := p.graph
+	if len(sg.order) == 0 {
+		return
+	}
+	rm := md.ResourceMetrics().AppendEmpty()
+	sm := rm.ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(scopeName)
+	out := emitter{metrics: sm.Metrics(), bands: p.cfg.Bands}
+	var unified, rootCause pmetric.NumberDataPointSlice
+	now := int64(0)
+	for _, a := range sg.order {
+		now = max(now, a.ts)
+		es := sg.edges[a.key]
+		if es == nil {
+			if !sg.graph.Observe(a.key, a.ts) {
+				sg.refused++
+				continue
+			}
+			es = &edgeState{}
+			for _, m := range []*detector.Model{&es.rate, &es.errorRatio, &es.latency} {
+				*m = *detector.New(sg.params)
+			}
+			sg.edges[a.key] = es
+		}
+		f := p.scoreEdge(&out, a, es)
+		if a.ts > es.lastTS {
+			es.lastTS = a.ts
+		}
+		if !f.scored {
+			sg.graph.Observe(a.key, a.ts)
+			continue
+		}
+		sg.graph.Score(a.key, a.ts, servicegraph.EdgeScores{Unified: f.unified, Symptom: f.symptom})
+		if unified == (pmetric.NumberDataPointSlice{}) {
+			unified = out.gauge(metricUnified, descriptionUnified)
+		}
+		dp := unified.AppendEmpty()
+		dp.SetTimestamp(pcommon.Timestamp(a.ts))
+		dp.SetDoubleValue(f.unified)
+		a.attrs.CopyTo(dp.Attributes())
+		dp.Attributes().PutStr(attrGroup, groupEdge)
+	}
+	sg.expired += int64(sg.graph.Expire(now, func(k servicegraph.EdgeKey) { delete(sg.edges, k) }))
+
+	for _, s := range sg.graph.Services(now) {
+		if !s.Scored {
+			continue
+		}
+		if unified == (pmetric.NumberDataPointSlice{}) {
+			unified = out.gauge(metricUnified, descriptionUnified)
+		}
+		if rootCause == (pmetric.NumberDataPointSlice{}) {
+			rootCause = out.gauge(metricRootCause, "How likely the service named by service.name started what its callers suffer, 0 to 10: its own anomaly score less what its dependencies explain.")
+		}
+		for _, x := range []struct {
+			dps   pmetric.NumberDataPointSlice
+			value float64
+		}{{unified, s.Score}, {rootCause, s.RootCause}} {
+			dp := x.dps.AppendEmpty()
+			dp.SetTimestamp(pcommon.Timestamp(now))
+			dp.SetDoubleValue(x.value)
+			dp.Attributes().PutStr(sg.cfg.ServiceKey, s.Name)
+			dp.Attributes().PutBool(attrCustomerFacing, s.CustomerFacing)
+			if x.dps == unified {
+				dp.Attributes().PutStr(attrGroup, groupService)
+			}
+		}
+	}
+	for _, a := range sg.order {
+		*a = edgeAcc{} // drop the map into md
+		sg.pool = append(sg.pool, a)
+	}
+	clear(sg.accs)
+	sg.order = sg.order[:0]
+}
+
+// scoreEdge feeds the batch's sums of one edge to its models and emits a score per feature.
+func (p *anomalyProcessor) scoreEdge(out *emitter, a *edgeAcc, es *edgeState) edgeFeatures {
+	var f edgeFeatures
+	src := a.src.cfg
+	feed := func(m *detector.Model, v float64) (detector.Result, bool) {
+		res, skip := m.Update(a.ts, v)
+		switch skip {
+		case detector.Accepted:
+		case detector.SkipOutOfOrder:
+			p.batch.skip(skipOutOfOrder)
+			return res, false
+		default:
+			p.batch.skip(skipNotFinite)
+			return res, false
+		}
+		return res, res.WarmedUp
+	}
+	if a.requestsSeen && es.lastTS != 0 && a.ts > es.lastTS {
+		if res, ok := feed(&es.rate, a.requests/(float64(a.ts-es.lastTS)/1e9)); ok {
+			out.emit(a.ts, a.attrs, src.Requests[0], featureRequestRate, res.Score, res)
+			f.add(res.Score, false)
+		}
+	}
+	if a.src.errors && a.requestsSeen && a.requests > 0 {
+		ratio := min(a.failed/a.requests, 1)
+		// Both must find the ratio unusual: the binomial test knows that one failure in a quiet
+		// interval is chance, the model knows how bursty this edge's failures usually are.
+		counted := es.errors.Score(a.failed, a.requests, errorDecay)
+		if res, ok := feed(&es.errorRatio, ratio); ok {
+			s := min(res.Score, counted)
+			name := src.Requests[0]
+			if len(src.Failed) > 0 {
+				name = src.Failed[0]
+			}
+			out.emit(a.ts, a.attrs, name, featureErrorRatio, s, res)
+			f.add(s, true)
+		}
+	}
+	// The mean, not a quantile: an edge's quantile comes from coarse buckets (the connector's
+	// double from 0.1 s to 0.2 s) and jumps between them on healthy traffic.
+	if a.latCount > 0 && a.sumOK {
+		if res, ok := feed(&es.latency, a.latSum/a.latCount); ok {
+			out.emit(a.ts, a.attrs, src.Latency[0], featureLatency, res.Score, res)
+			f.add(res.Score, true)
+		}
+	}
+	return f
+}
+
+// dataPointCount is the number of points of a metric of any type.
+func dataPointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
+}

@@ -1,0 +1,319 @@
+package anomalyprocessor
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
+)
+
+// connectorSim produces what contrib's servicegraph connector flushes for a small shop:
+// cumulative request and failure counters split by the failed flag, and server-latency
+// histograms, for user → frontend → {checkout → {payments, db}, search → db}.
+type connectorSim struct {
+	rng    *rand.Rand
+	self   map[string]float64 // median own processing time, seconds
+	calls  map[string][]string
+	rate   map[string]float64 // requests per second reaching each service
+	errs   map[string]float64 // failure probability of each service
+	slow   map[string]float64 // latency factor of a faulty service
+	totals map[[3]string]int64
+	hist   map[[2]string][]uint64
+	sums   map[[2]string]float64
+}
+
+var connectorBounds = []float64{0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1, 1.4, 2, 5, 10, 15}
+
+func newConnectorSim(seed uint64) *connectorSim {
+	return &connectorSim{
+		rng:    rand.New(rand.NewPCG(seed, 7)),
+		self:   map[string]float64{"frontend": 0.01, "checkout": 0.02, "payments": 0.03, "db": 0.005, "search": 0.015},
+		calls:  map[string][]string{"user": {"frontend"}, "frontend": {"checkout", "search"}, "checkout": {"payments", "db"}, "search": {"db"}},
+		rate:   map[string]float64{"frontend": 40, "checkout": 10, "payments": 10, "search": 30, "db": 40},
+		errs:   map[string]float64{"frontend": 0.002, "checkout": 0.002, "payments": 0.005, "db": 0.001, "search": 0.002},
+		slow:   map[string]float64{},
+		totals: map[[3]string]int64{},
+		hist:   map[[2]string][]uint64{},
+		sums:   map[[2]string]float64{},
+	}
+}
+
+// latency is the typical server time of a service: its own time and that of what it calls.
+func (s *connectorSim) latency(svc string) float64 {
+	l := s.self[svc] * max(1, s.slow[svc])
+	for _, c := range s.calls[svc] {
+		l += s.latency(c)
+	}
+	return l
+}
+
+func (s *connectorSim) failure(svc string) float64 {
+	p := s.errs[svc]
+	for _, c := range s.calls[svc] {
+		p += s.failure(c) / 2 // half the failures of a dependency reach the caller
+	}
+	return min(p, 1)
+}
+
+// flush advances the simulation by one interval of step and returns the connector's output.
+func (s *connectorSim) flush(i int) pmetric.Metrics {
+	var edges [][2]string
+	for client, servers := range s.calls {
+		for _, server := range servers {
+			edges = append(edges, [2]string{client, server})
+		}
+	}
+	sort.Slice(edges, func(a, b int) bool { return edges[a][0]+edges[a][1] < edges[b][0]+edges[b][1] })
+	for _, e := range edges {
+		server := e[1]
+		callers := 0
+		for _, ss := range s.calls {
+			for _, x := range ss {
+				if x == server {
+					callers++
+				}
+			}
+		}
+		n := int(s.rate[server]/float64(callers)*step.Seconds() + s.rng.NormFloat64()*math.Sqrt(s.rate[server]*step.Seconds()/float64(callers)))
+		pf, median := s.failure(server), s.latency(server)
+		if s.hist[e] == nil {
+			s.hist[e] = make([]uint64, len(connectorBounds)+1)
+		}
+		for range n {
+			failed := s.rng.Float64() < pf
+			s.totals[[3]string{e[0], e[1], boolString(failed)}]++
+			d := median * math.Exp(0.3*s.rng.NormFloat64())
+			s.hist[e][sort.SearchFloat64s(connectorBounds, d)]++
+			s.sums[e] += d
+		}
+	}
+
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName("traces_service_graph")
+	ts := pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * step))
+	total := sm.Metrics().AppendEmpty()
+	total.SetName("traces_service_graph_request_total")
+	failed := sm.Metrics().AppendEmpty()
+	failed.SetName("traces_service_graph_request_failed_total")
+	for _, m := range []pmetric.Metric{total, failed} {
+		m.SetEmptySum().SetIsMonotonic(true)
+		m.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	}
+	lat := sm.Metrics().AppendEmpty()
+	lat.SetName("traces_service_graph_request_server")
+	lat.SetUnit("s")
+	lat.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for _, e := range edges {
+		for _, f := range []bool{false, true} {
+			c, ok := s.totals[[3]string{e[0], e[1], boolString(f)}]
+			if !ok {
+				continue
+			}
+			dp := total.Sum().DataPoints().AppendEmpty()
+			edgeAttrs(dp.Attributes(), e, f)
+			dp.SetTimestamp(ts)
+			dp.SetIntValue(c)
+			if f {
+				dp := failed.Sum().DataPoints().AppendEmpty()
+				edgeAttrs(dp.Attributes(), e, f)
+				dp.SetTimestamp(ts)
+				dp.SetIntValue(c)
+			}
+		}
+		dp := lat.Histogram().DataPoints().AppendEmpty()
+		edgeAttrs(dp.Attributes(), e, false)
+		dp.SetTimestamp(ts)
+		dp.ExplicitBounds().FromRaw(connectorBounds)
+		dp.BucketCounts().FromRaw(s.hist[e])
+		var count uint64
+		for _, c := range s.hist[e] {
+			count += c
+		}
+		dp.SetCount(count)
+		dp.SetSum(s.sums[e])
+	}
+	return md
+}
+
+func boolString(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
+	m.PutStr("client", e[0])
+	m.PutStr("server", e[1])
+	connection := ""
+	if e[0] == "user" {
+		connection = "virtual_node"
+	}
+	m.PutStr("connection_type", connection)
+	m.PutBool("failed", failed)
+}
+
+// serviceScores reads the service graph's per-service output of one batch.
+func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[string]float64, customerFacing map[string]bool) {
+	score, rootCause, customerFacing = map[string]float64{}, map[string]float64{}, map[string]bool{}
+	for _, name := range []string{metricUnified, metricRootCause} {
+		for _, dp := range points(md, name, attrGroup, groupService) {
+			svc, _ := dp.Attributes().Get("service.name")
+			score[svc.Str()] = dp.DoubleValue()
+			cf, ok := dp.Attributes().Get(attrCustomerFacing)
+			require.True(t, ok)
+			customerFacing[svc.Str()] = cf.Bool()
+		}
+	}
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() != metricRootCause {
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					svc, _ := dp.Attributes().Get("service.name")
+					rootCause[svc.Str()] = dp.DoubleValue()
+				}
+			}
+		}
+	}
+	return score, rootCause, customerFacing
+}
+
+func TestServiceGraphFindsTheSlowDependency(t *testing.T) {
+	tp := newTestProcessor(t, testConfig())
+	sim := newConnectorSim(1)
+	i := 0
+	maxCalm := 0.0
+	for ; i < 300; i++ {
+		score, _, _ := serviceScores(t, tp.consume(sim.flush(i)))
+		if i > 40 {
+			for _, s := range score {
+				maxCalm = max(maxCalm, s)
+			}
+		}
+	}
+	assert.Less(t, maxCalm, 7.0, "no service looks anomalous without a fault")
+
+	out := tp.consume(sim.flush(i))
+	score, rootCause, customerFacing := serviceScores(t, out)
+	assert.Equal(t, map[string]bool{"frontend": true, "checkout": false, "payments": false, "db": false, "search": false}, customerFacing,
+		"frontend is called only by the user virtual node")
+	assert.Len(t, score, 5, "every service is scored, the user virtual node is not")
+
+	// The edge's scores carry the edge's ends, not the failed flag that splits its series.
+	edge := points(out, metricUnified, attrServer, "payments")
+	require.Len(t, edge, 1)
+	assert.Equal(t, map[string]any{"client": "checkout", "server": "payments", "connection_type": "", attrGroup: groupEdge}, edge[0].Attributes().AsRaw())
+	features := map[string]bool{}
+	for _, dp := range points(out, metricScore, attrServer, "payments") {
+		f, _ := dp.Attributes().Get(attrFeature)
+		features[f.Str()] = true
+	}
+	assert.Equal(t, map[string]bool{"request_rate": true, "error_ratio": true, "latency_mean": true}, features)
+
+	sim.slow["payments"] = 5
+	detected := false
+	for j := 0; j < 6 && !detected; j++ {
+		i++
+		score, rootCause, _ = serviceScores(t, tp.consume(sim.flush(i)))
+		detected = score["payments"] >= 7
+	}
+	require.True(t, detected, "a 5× slower payments scores 7 within six intervals: %v", score)
+	assert.Greater(t, score["checkout"], 5.0, "checkout suffers from payments")
+	for _, svc := range []string{"frontend", "checkout", "search", "db"} {
+		assert.Greater(t, rootCause["payments"], rootCause[svc]+3, "payments outranks %s: %v", svc, rootCause)
+	}
+}
+
+func TestServiceGraphFindsTheFailingDependency(t *testing.T) {
+	tp := newTestProcessor(t, testConfig())
+	sim := newConnectorSim(2)
+	i := 0
+	for ; i < 200; i++ {
+		tp.consume(sim.flush(i))
+	}
+	sim.errs["db"] = 0.3
+	var score, rootCause map[string]float64
+	for j := 0; j < 3; j++ {
+		i++
+		score, rootCause, _ = serviceScores(t, tp.consume(sim.flush(i)))
+	}
+	assert.GreaterOrEqual(t, score["db"], 7.0, "%v", score)
+	for _, svc := range []string{"frontend", "checkout", "search", "payments"} {
+		assert.Greater(t, rootCause["db"], rootCause[svc], "db outranks %s: %v", svc, rootCause)
+	}
+}
+
+func TestServiceGraphBoundAndTelemetry(t *testing.T) {
+	cfg := testConfig()
+	cfg.ServiceGraph.MaxEdges = 3
+	cfg.ServiceGraph.EdgeTTL = time.Minute
+	tp := newTestProcessor(t, cfg)
+	sim := newConnectorSim(3)
+	tp.consume(sim.flush(0))
+	metadatatest.AssertEqualAnomalyGraphEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualAnomalyGraphServices(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualAnomalyGraphEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+
+	// Only the search → db edge keeps reporting: it is refused until the three edges held expire
+	// after edge_ttl (at 70 s, in the eighth batch, after its points were refused once more).
+	for i := 1; i <= 8; i++ {
+		md := sim.flush(i)
+		for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+			dps := numberOrHistogramPoints(m)
+			dps(func(a pcommon.Map) bool {
+				c, _ := a.Get("client")
+				return c.Str() != "search"
+			})
+		}
+		tp.consume(md)
+	}
+	metadatatest.AssertEqualAnomalyGraphEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualAnomalyGraphEdgesExpired(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualAnomalyGraphEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3 + 7}}, metricdatatest.IgnoreTimestamp())
+}
+
+// numberOrHistogramPoints returns a function removing the points of m whose attributes match.
+func numberOrHistogramPoints(m pmetric.Metric) func(func(pcommon.Map) bool) {
+	switch m.Type() {
+	case pmetric.MetricTypeSum:
+		return func(f func(pcommon.Map) bool) {
+			m.Sum().DataPoints().RemoveIf(func(dp pmetric.NumberDataPoint) bool { return f(dp.Attributes()) })
+		}
+	default:
+		return func(f func(pcommon.Map) bool) {
+			m.Histogram().DataPoints().RemoveIf(func(dp pmetric.HistogramDataPoint) bool { return f(dp.Attributes()) })
+		}
+	}
+}
+
+func TestServiceGraphSkipsPointsWithoutEdge(t *testing.T) {
+	tp := newTestProcessor(t, testConfig())
+	md := pmetric.NewMetrics()
+	m := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("traces_service_graph_request_total")
+	m.SetEmptySum().SetIsMonotonic(true)
+	m.Sum().DataPoints().AppendEmpty().SetIntValue(3) // no client, no server
+	g := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+	g.SetName("traces_service_graph_request_failed_total")
+	g.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1) // a gauge is no counter
+	out := tp.consume(md)
+	assert.Equal(t, 2, out.MetricCount(), "nothing is added")
+	metadatatest.AssertEqualAnomalyPointsSkipped(t, tp.tel, []metricdata.DataPoint[int64]{{
+		Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "no_edge")),
+	}}, metricdatatest.IgnoreTimestamp())
+}
