@@ -66,6 +66,10 @@ type Config struct {
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	// Rules say which scores alert, and how.
 	Rules []RuleConfig `mapstructure:"rules"`
+	// ServiceKey is the attribute naming a service in the anomaly processor's service graph
+	// scores (its service_graph.service_key): rules on anomaly.root_cause group the batch's
+	// services into incidents by it.
+	ServiceKey string `mapstructure:"service_key"`
 }
 
 // RateLimitConfig is a token bucket on new firing alerts.
@@ -81,8 +85,8 @@ type RateLimitConfig struct {
 type RuleConfig struct {
 	// Name is the alertname label.
 	Name string `mapstructure:"name"`
-	// Metric is the score metric the rule reads: anomaly.unified_score when empty, or
-	// anomaly.score.
+	// Metric is the score metric the rule reads: anomaly.unified_score when empty,
+	// anomaly.score, or anomaly.root_cause (one alert per incident, on its likely cause).
 	Metric string `mapstructure:"metric"`
 	// Threshold: a score at or above it starts the alert.
 	Threshold float64 `mapstructure:"threshold"`
@@ -142,6 +146,9 @@ func (cfg *Config) Validate() error {
 	}
 	if len(cfg.Rules) == 0 {
 		errs = append(errs, errors.New("rules must list at least one rule"))
+	}
+	if cfg.ServiceKey == "" {
+		errs = append(errs, errors.New("service_key must be set"))
 	}
 	names := map[string]bool{}
 	for i, r := range cfg.Rules {

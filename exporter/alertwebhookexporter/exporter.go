@@ -28,6 +28,7 @@ import (
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/alert"
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/metadata"
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/payload"
+	"github.com/omen-otel/omen/internal/servicegraph"
 )
 
 // The attributes and metrics of the anomaly processor this exporter reads.
@@ -203,12 +204,13 @@ func (e *alertExporter) tick(ctx context.Context) {
 func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	now := e.now()
 	e.mu.Lock()
+	cache := map[float64]incidents{}
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
 				for i := range e.rules {
 					if e.rules[i].metric == m.Name() {
-						e.observe(ctx, i, rm.Resource().Attributes(), sm, m, now)
+						e.observe(ctx, i, rm.Resource().Attributes(), sm, m, now, e.incidentsFor(md, i, cache))
 					}
 				}
 			}
@@ -219,7 +221,26 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	return e.enqueue(ctx, alerts)
 }
 
-func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm pmetric.ScopeMetrics, m pmetric.Metric, now time.Time) {
+// incidentsFor groups the batch's services into incidents for the rules on anomaly.root_cause,
+// once per batch; nil when no rule needs them.
+func (e *alertExporter) incidentsFor(md pmetric.Metrics, ri int, cache map[float64]incidents) incidents {
+	r := &e.rules[ri]
+	if r.metric != metricRootCause {
+		return nil
+	}
+	in, ok := cache[r.cfg.Threshold]
+	if !ok {
+		in = incidentsOf(md, e.cfg.ServiceKey, r.cfg.Threshold)
+		cache[r.cfg.Threshold] = in
+	}
+	return in
+}
+
+// observe feeds one metric's points to the state machine. For a rule on anomaly.root_cause, in
+// is the batch's incidents: only the likely cause of an incident may alert, so an incident
+// reaches people as one notification naming the cause, and a service that stops being the cause
+// counts as calm.
+func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm pmetric.ScopeMetrics, m pmetric.Metric, now time.Time, in incidents) {
 	r := &e.rules[ri]
 	var dps pmetric.NumberDataPointSlice
 	switch m.Type() {
@@ -235,6 +256,12 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 		if math.IsNaN(score) {
 			e.suppressed(ctx, "not_finite")
 			continue
+		}
+		var inc *servicegraph.Incident
+		if r.metric == metricRootCause {
+			if inc = in.cause(e.cfg.ServiceKey, dp.Attributes()); inc == nil {
+				score = 0
+			}
 		}
 		// The common case: an ordinary score and no alert that it could resolve.
 		if score < r.resolveAt && e.machine.Len() == 0 {
@@ -252,6 +279,9 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 		p := alert.Point{Rule: ri, Labels: alert.NewLabels(labels), Time: dp.Timestamp().AsTime(), Score: score}
 		outcome := e.machine.Observe(p, now, func() (map[string]string, string) {
 			e.fillValues(data, sm, dp)
+			if inc != nil {
+				describe(data, inc)
+			}
 			annotations, url, err := r.templates.annotate(data)
 			if err != nil {
 				// The alert still fires: a broken annotation must not hide an anomaly.

@@ -38,6 +38,7 @@ func createDefaultConfig() component.Config {
 		StaleAfter:     10 * time.Minute,
 		MaxAlerts:      10_000,
 		RateLimit:      RateLimitConfig{PerMinute: 60, Burst: 20},
+		ServiceKey:     "service.name",
 	}
 }
 

@@ -23,6 +23,12 @@ type templateData struct {
 	// expected value and band (from anomaly.expected/lower/upper, with the processor's bands:
 	// true); each is empty when the batch did not carry it.
 	Value, Expected, Lower, Upper string
+	// RootCause, Impacted and EntryPoints describe the incident of a rule on anomaly.root_cause:
+	// the likely cause, every anomalous service of the incident (the cause first) and the
+	// customer-facing services whose requests reach the cause.
+	RootCause   string
+	Impacted    []string
+	EntryPoints []string
 }
 
 // ruleTemplates are one rule's parsed templates.
@@ -98,8 +104,13 @@ func (t *ruleTemplates) annotate(d *templateData) (map[string]string, string, er
 	if d.Lower != "" && d.Upper != "" {
 		out["band"] = "[" + d.Lower + ", " + d.Upper + "]"
 	}
-	// The root-cause ranking of the service graph will add root_cause_service and
-	// impacted_services here once it exists.
+	if d.RootCause != "" {
+		out["root_cause_service"] = d.RootCause
+		out["impacted_services"] = join(d.Impacted)
+		if len(d.EntryPoints) > 0 {
+			out["entry_points"] = join(d.EntryPoints)
+		}
+	}
 	for i, tpl := range t.annotations {
 		v, err := render(tpl, d)
 		if err != nil {
