@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/omen-otel/omen/internal/servicegraph"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/binomial"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+		"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
 )
@@ -31,9 +31,10 @@ const (
 	featureErrorRatio  = "error_ratio"
 	featureLatency     = "latency_mean"
 
-	// errorDecay is the weight the learned failure ratio of an edge keeps per interval: a
-	// half-life of about 70 intervals, so a fault of a few minutes does not become normal.
-	errorDecay = 0.99
+	// evidenceDecay is the weight the evidence tests' learned ratio, rate and mean keep per
+	// interval: a half-life of about 70 intervals, so a fault of a few minutes does not become
+	// normal.
+	evidenceDecay = 0.99
 )
 
 type edgeRole uint8
@@ -73,11 +74,13 @@ type serviceGraph struct {
 	pool  []*edgeAcc
 }
 
-// edgeState is what the processor keeps per edge: a model per feature.
+// edgeState is what the processor keeps per edge: a model and an evidence test per feature.
 type edgeState struct {
 	lastTS                    int64
 	rate, errorRatio, latency detector.Model
-	errors                    binomial.Model
+	arrivals                  evidence.Arrivals
+	failures                  evidence.Failures
+	latencyMean               evidence.Mean
 }
 
 // edgeAcc sums the points of one edge within a batch: an edge is often several series (the
@@ -415,19 +418,25 @@ func (p *anomalyProcessor) scoreEdge(out *emitter, a *edgeAcc, es *edgeState) ed
 		}
 		return res, res.WarmedUp
 	}
+	// Each feature's score is the lower of its model's and its evidence test's: the model knows
+	// how this edge's values usually move, the test how little a handful of requests prove (one
+	// failure or one slow request in a quiet interval is chance).
 	if a.requestsSeen && es.lastTS != 0 && a.ts > es.lastTS {
-		if res, ok := feed(&es.rate, a.requests/(float64(a.ts-es.lastTS)/1e9)); ok {
-			out.emit(a.ts, a.attrs, src.Requests[0], featureRequestRate, res.Score, res)
-			f.add(res.Score, false)
+		seconds := float64(a.ts-es.lastTS) / 1e9
+		test, tested := es.arrivals.Score(a.requests, seconds, evidenceDecay)
+		if res, ok := feed(&es.rate, a.requests/seconds); ok {
+			s := res.Score
+			if tested {
+				s = min(s, test)
+			}
+			out.emit(a.ts, a.attrs, src.Requests[0], featureRequestRate, s, res)
+			f.add(s, false)
 		}
 	}
 	if a.src.errors && a.requestsSeen && a.requests > 0 {
-		ratio := min(a.failed/a.requests, 1)
-		// Both must find the ratio unusual: the binomial test knows that one failure in a quiet
-		// interval is chance, the model knows how bursty this edge's failures usually are.
-		counted := es.errors.Score(a.failed, a.requests, errorDecay)
-		if res, ok := feed(&es.errorRatio, ratio); ok {
-			s := min(res.Score, counted)
+		test := es.failures.Score(a.failed, a.requests, evidenceDecay)
+		if res, ok := feed(&es.errorRatio, min(a.failed/a.requests, 1)); ok {
+			s := min(res.Score, test)
 			name := src.Requests[0]
 			if len(src.Failed) > 0 {
 				name = src.Failed[0]
@@ -439,9 +448,15 @@ func (p *anomalyProcessor) scoreEdge(out *emitter, a *edgeAcc, es *edgeState) ed
 	// The mean, not a quantile: an edge's quantile comes from coarse buckets (the connector's
 	// double from 0.1 s to 0.2 s) and jumps between them on healthy traffic.
 	if a.latCount > 0 && a.sumOK {
-		if res, ok := feed(&es.latency, a.latSum/a.latCount); ok {
-			out.emit(a.ts, a.attrs, src.Latency[0], featureLatency, res.Score, res)
-			f.add(res.Score, true)
+		mean := a.latSum / a.latCount
+		test, tested := es.latencyMean.Score(mean, a.latCount, evidenceDecay)
+		if res, ok := feed(&es.latency, mean); ok {
+			s := res.Score
+			if tested {
+				s = min(s, test)
+			}
+			out.emit(a.ts, a.attrs, src.Latency[0], featureLatency, s, res)
+			f.add(s, true)
 		}
 	}
 	return f

@@ -19,6 +19,11 @@ type Config struct {
 	// ScaleHalfLife is the half-life of the EWMA residual variance that
 	// turns a deviation into a z-score.
 	ScaleHalfLife float64 `mapstructure:"scale_half_life"`
+	// VolatilityHalfLife is the half-life of a short EWMA residual variance
+	// (the current volatility regime). The scale never falls below half its
+	// standard deviation, so a deviation during a burst of volatility is
+	// judged against the burst rather than against the calm long run.
+	VolatilityHalfLife float64 `mapstructure:"volatility_half_life"`
 	// WinsorZ clips residuals to ±WinsorZ standard deviations before they
 	// update the baseline and variance, so the outliers being scored do not
 	// drag the model towards themselves.
@@ -37,6 +42,8 @@ type Config struct {
 	// detector over winsorised z-scores. When either side exceeds h the
 	// baseline is re-anchored to the recent level so the model re-learns
 	// within a few points instead of alerting for a whole LevelHalfLife.
+	// The CUSUM is not scored itself: the spike and the anomaly likelihood
+	// already flag the start of a shift.
 	ShiftDrift     float64 `mapstructure:"shift_drift"`
 	ShiftThreshold float64 `mapstructure:"shift_threshold"`
 
@@ -46,6 +53,9 @@ type Config struct {
 	RefractoryHalfLife float64 `mapstructure:"refractory_half_life"`
 
 	// Seasonal enables the daily and weekly profile (separate allocation).
+	// The profile's offset is used in proportion to the share of the
+	// residual variance it explains, so on a series without a daily or
+	// weekly shape the model behaves as without it.
 	Seasonal bool `mapstructure:"seasonal"`
 	// DayBuckets and WeekBuckets split a day and a week into equal buckets
 	// of time-of-day and time-of-week (UTC). 0 disables that profile.
@@ -62,6 +72,7 @@ func Default() Config {
 		MinSamples:         100,
 		LevelHalfLife:      50,
 		ScaleHalfLife:      1000,
+		VolatilityHalfLife: 20,
 		WinsorZ:            4,
 		BandZ:              3,
 		ShortHalfLife:      5,
@@ -69,9 +80,9 @@ func Default() Config {
 		ShiftDrift:         1,
 		ShiftThreshold:     12,
 		RefractoryHalfLife: 50,
-		Seasonal:           false,
-		DayBuckets:         48,
-		WeekBuckets:        168,
+		Seasonal:           true,
+		DayBuckets:         24,
+		WeekBuckets:        42,
 		SeasonalHalfLife:   3,
 	}
 }
@@ -93,6 +104,7 @@ func (c Config) Validate() error {
 	}{
 		{"level_half_life", c.LevelHalfLife},
 		{"scale_half_life", c.ScaleHalfLife},
+		{"volatility_half_life", c.VolatilityHalfLife},
 		{"winsor_z", c.WinsorZ},
 		{"band_z", c.BandZ},
 		{"short_half_life", c.ShortHalfLife},

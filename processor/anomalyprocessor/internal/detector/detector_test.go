@@ -25,6 +25,12 @@ func seasonalConfig() Config {
 	return c
 }
 
+func plainConfig() Config {
+	c := Default()
+	c.Seasonal = false
+	return c
+}
+
 func TestStateSize(t *testing.T) {
 	if n := unsafe.Sizeof(State{}); n > 512 {
 		t.Fatalf("State is %d bytes, budget 512", n)
@@ -51,6 +57,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.MinSamples = 0 }, "min_samples"},
 		{func(c *Config) { c.LevelHalfLife = -1 }, "level_half_life"},
 		{func(c *Config) { c.ScaleHalfLife = math.NaN() }, "scale_half_life"},
+		{func(c *Config) { c.VolatilityHalfLife = 0 }, "volatility_half_life"},
 		{func(c *Config) { c.LongHalfLife = math.Inf(1) }, "long_half_life"},
 		{func(c *Config) { c.ShortHalfLife = 5000 }, "short_half_life"},
 		{func(c *Config) { c.RefractoryHalfLife = 0 }, "refractory_half_life"},
@@ -88,7 +95,7 @@ func run(m *Model, start int64, vals []float64) []Result {
 // Gaussian noise: score >= 3 on the order of 1 point in 1,000, and nothing
 // near the 1-in-10-million score 7.
 func TestCalibrationGaussian(t *testing.T) {
-	for _, cfg := range []Config{Default(), seasonalConfig()} {
+	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
 		const n = 300000
 		res := run(New(mustParams(t, cfg)), 0, gaussian(n, 1))
 		over3, maxScore := 0, 0.0
@@ -123,7 +130,7 @@ func TestWarmup(t *testing.T) {
 }
 
 func TestDetectsSpikeAndShift(t *testing.T) {
-	for _, cfg := range []Config{Default(), seasonalConfig()} {
+	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
 		vals := gaussian(3000, 3)
 		vals[2000] += 60 // 12 sigma spike
 		for i := 2500; i < len(vals); i++ {
@@ -182,6 +189,59 @@ func TestSeasonalProfile(t *testing.T) {
 	}
 }
 
+// TestSeasonalGate: on a series without a daily or weekly shape the profile
+// explains nothing, so the seasonal model predicts what the plain one does.
+func TestSeasonalGate(t *testing.T) {
+	vals := gaussian(20000, 12)
+	plain := run(New(mustParams(t, plainConfig())), 0, vals)
+	seasonal := run(New(mustParams(t, seasonalConfig())), 0, vals)
+	worst := 0.0
+	for i := 10000; i < len(vals); i++ {
+		worst = math.Max(worst, math.Abs(seasonal[i].Expected-plain[i].Expected))
+	}
+	// The noise has sd 5; the profile used in full strays by about 1 here.
+	if worst > 0.1 {
+		t.Errorf("seasonal baseline strays %.2f from the plain one on noise", worst)
+	}
+}
+
+// TestNovelty: a value beyond the range of everything seen so far is
+// flagged even on a series whose spike tail has learned that big deviations
+// are routine, while a noisy trend that sets a new high every few points is
+// not an alert.
+func TestNovelty(t *testing.T) {
+	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
+		vals := gaussian(5100, 13)
+		for i := 25; i < len(vals); i += 50 {
+			vals[i] += 40 * float64(i%100/50*2-1) // ±8 sd every 50 points
+		}
+		vals[5040] = 180 // 8 sd above the routine spikes
+		res := run(New(mustParams(t, cfg)), 0, vals)
+		routine := 0.0
+		for _, r := range res[4000:5040] {
+			routine = math.Max(routine, r.Score)
+		}
+		if got := res[5040].Score; got < 3 || got <= routine {
+			t.Errorf("seasonal=%v: new extreme scores %.2f, routine spikes up to %.2f", cfg.Seasonal, got, routine)
+		}
+
+		rng := rand.New(rand.NewPCG(14, 14))
+		trend := make([]float64, 20000)
+		for i := range trend {
+			trend[i] = 0.01*float64(i) + 5*rng.NormFloat64()
+		}
+		over := 0
+		for _, r := range run(New(mustParams(t, cfg)), 0, trend) {
+			if r.Score >= 5 {
+				over++
+			}
+		}
+		if over > 0 {
+			t.Errorf("seasonal=%v: %d points score >= 5 on a noisy trend", cfg.Seasonal, over)
+		}
+	}
+}
+
 func TestRejectsBadPoints(t *testing.T) {
 	m := New(mustParams(t, seasonalConfig()))
 	run(m, 0, gaussian(200, 5))
@@ -214,7 +274,7 @@ func TestRejectsBadPoints(t *testing.T) {
 func finiteState(t *testing.T, m *Model) {
 	t.Helper()
 	s := m.State()
-	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.ShiftTail.Rate, s.ShiftTail.Excess} {
+	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("state field %d is %v: %+v", i, f, s)
 		}
@@ -229,7 +289,7 @@ func finiteState(t *testing.T, m *Model) {
 }
 
 func TestHugeValues(t *testing.T) {
-	for _, cfg := range []Config{Default(), seasonalConfig()} {
+	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
 		m := New(mustParams(t, cfg))
 		vals := gaussian(500, 6)
 		for i := 150; i < 400; i++ {
@@ -282,7 +342,7 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	for _, cfg := range []Config{Default(), seasonalConfig()} {
+	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
 		p := mustParams(t, cfg)
 		vals := gaussian(6000, 10)
 		vals[4000] += 80
@@ -304,7 +364,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 			}
 		}
 		// Corrupt or mismatched input is rejected and leaves the model alone.
-		other := New(mustParams(t, Default()))
+		other := New(mustParams(t, plainConfig()))
 		if cfg.Seasonal {
 			if err := other.UnmarshalBinary(data); err == nil {
 				t.Error("seasonal state accepted by a non-seasonal model")
@@ -343,7 +403,7 @@ func BenchmarkUpdate(b *testing.B) {
 	for _, cfg := range []struct {
 		name string
 		cfg  Config
-	}{{"plain", Default()}, {"seasonal", seasonalConfig()}} {
+	}{{"plain", plainConfig()}, {"seasonal", seasonalConfig()}} {
 		b.Run(cfg.name, func(b *testing.B) {
 			p := mustParams(b, cfg.cfg)
 			ts, vals := benchInputs()

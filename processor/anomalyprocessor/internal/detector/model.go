@@ -1,8 +1,9 @@
 // Package detector holds the per-series streaming anomaly model of the
 // anomaly processor: a robust adaptive baseline (EWMA level and variance
-// with winsorised updates, optional daily/weekly profile), a CUSUM
-// level-shift detector, and a calibration step that turns deviations into a
-// score that means the same on every series.
+// with winsorised updates, a daily/weekly profile used as far as it
+// explains the series), a CUSUM level-shift detector that re-anchors the
+// baseline, and a calibration step that turns deviations into a score that
+// means the same on every series.
 //
 // # Score calibration
 //
@@ -16,9 +17,10 @@
 //	score 7 ≈ 1 point in 10,000,000
 //
 // p is the smallest of the tail probabilities of the individual tests (spike,
-// anomaly likelihood, level shift), multiplied by the number of tests
-// (Bonferroni), so combining tests does not inflate the false-alarm rate.
-// TestCalibrationGaussian checks the mapping empirically.
+// anomaly likelihood, novelty), each divided by its share of the false-alarm
+// budget (weighted Bonferroni: the shares sum to at most 1), so combining
+// tests does not inflate the false-alarm rate. TestCalibrationGaussian
+// checks the mapping empirically.
 //
 // After an alert (score >= AlertScore) a refractory carry suppresses repeats:
 // a point only scores its surprise in excess of the decaying recent alert.
@@ -75,7 +77,7 @@ type Result struct {
 type Params struct {
 	cfg                             Config
 	aLevel, aScale, aShort, aLong   float64
-	aTail                           float64
+	aTail, aVol                     float64
 	refractoryKeep                  float64
 	dayBucketNanos, weekBucketNanos int64
 }
@@ -92,6 +94,7 @@ func NewParams(cfg Config) (*Params, error) {
 		aShort:         alpha(cfg.ShortHalfLife),
 		aLong:          alpha(cfg.LongHalfLife),
 		aTail:          alpha(50),
+		aVol:           alpha(cfg.VolatilityHalfLife),
 		refractoryKeep: 1 - alpha(cfg.RefractoryHalfLife),
 	}
 	if cfg.Seasonal && cfg.DayBuckets > 0 {
@@ -117,6 +120,10 @@ type State struct {
 	Level float64 // robust EWMA of the deseasonalised value
 	Var   float64 // robust EWMA of the squared residual
 
+	// VolVar is a short EWMA of the same squared residual as Var: the
+	// current volatility regime, which floors the scale (see Update).
+	VolVar float64
+
 	// Recent is a short EWMA of the deseasonalised value; the baseline is
 	// re-anchored to it when the CUSUM confirms a level shift.
 	Recent            float64
@@ -125,9 +132,17 @@ type State struct {
 	LongMean, LongVar float64 // long-run mean and variance of Short
 	Carry             float64 // refractory suppression, in score units
 
-	// SpikeTail is the fitted tail of |z| above spikeU; ShiftTail that of
-	// the CUSUM statistic above shiftU.
-	SpikeTail, ShiftTail Tail
+	// Max and Min are the range of every value accepted so far, for the
+	// novelty test.
+	Max, Min float64
+
+	// PlainErr and SeasonalErr are long EWMAs of the squared residual
+	// without and with the seasonal offset; their ratio says how much of
+	// the series the profile explains (0 when seasonality is off).
+	PlainErr, SeasonalErr float64
+
+	// SpikeTail is the fitted tail of |z| above spikeU.
+	SpikeTail Tail
 }
 
 // Model scores one series. It is not safe for concurrent use; the processor
@@ -165,11 +180,20 @@ const (
 	maxGapSteps = 1e6
 	// AlertScore is the score from which the refractory carry engages.
 	AlertScore = 3.0
-	// nTests is the number of tail probabilities combined (Bonferroni).
-	nTests = 3
-	// spikeU and shiftU are where the fitted tails start.
+	// spikeShare, novelShare and likShare are the tests' shares of the
+	// false-alarm budget (weighted Bonferroni; they sum to 3/4 <= 1). The
+	// likelihood gets the smallest: its Gaussian tail is an approximation
+	// (a short average of a heavy-tailed |z| has a heavier tail), and on
+	// NAB it raised most of the false alarms at an equal share.
+	spikeShare = 1.0 / 3
+	novelShare = 1.0 / 3
+	likShare   = 1.0 / 12
+	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
-	shiftU = 2.0
+	// volFloor is the fraction of the short-run (volatility regime)
+	// standard deviation below which the scale may not fall, so a deviation
+	// inside a burst of volatility is judged against that burst.
+	volFloor = 0.5
 )
 
 // Update feeds one point. Points must come in timestamp order; a point older
@@ -192,9 +216,9 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if s.N == 0 {
 		s.N, s.LastTS = 1, ts
 		s.Level, s.Recent = v, v
-		// Priors: the tails for iid Gaussian residuals.
+		s.Max, s.Min = v, v
+		// Prior: the tail for iid Gaussian residuals.
 		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
-		s.ShiftTail = Tail{Rate: 0.05, Excess: 1}
 		return Result{Expected: v, Lower: v, Upper: v}, Accepted
 	}
 
@@ -209,10 +233,11 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 			s.MeanDT += 0.05 * (dt - s.MeanDT)
 		}
 	}
-	aLevel, aScale := p.aLevel, p.aScale
+	aLevel, aScale, aVol := p.aLevel, p.aScale, p.aVol
 	if steps > 1 {
 		aLevel = 1 - math.Pow(1-aLevel, steps)
 		aScale = 1 - math.Pow(1-aScale, steps)
+		aVol = 1 - math.Pow(1-aVol, steps)
 	}
 	// Early on, a running mean converges faster than a slow EWMA.
 	if early := 1 / float64(s.N+1); early > aScale {
@@ -221,13 +246,16 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if early := 1 / float64(s.N+1); early > aLevel {
 		aLevel = early
 	}
+	if early := 1 / float64(s.N+1); early > aVol {
+		aVol = early
+	}
 
 	seasonal := 0.0
 	if m.profile != nil {
-		seasonal = m.profile.offset(p, ts)
+		seasonal = m.seasonalOffset(ts, v, aScale)
 	}
 	expected := finite(s.Level + seasonal)
-	sd := math.Sqrt(s.Var)
+	sd := math.Max(math.Sqrt(s.Var), volFloor*math.Sqrt(s.VolVar))
 	sd = math.Max(sd, math.Max(relFloor*math.Abs(s.Level), absFloor))
 	resid := finite(v - expected)
 	z := clamp(resid/sd, maxZ)
@@ -257,10 +285,11 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	pSpike := s.SpikeTail.P(absZ, spikeU)
 	s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
 	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2) // one-sided: only increases
-	pShift := s.ShiftTail.P(cusum, shiftU)
-	s.ShiftTail.Learn(cusum, shiftU, aLong, p.aTail)
-	pMin := math.Min(pSpike, math.Min(pLik, pShift))
-	raw := math.Min(10, math.Max(0, -math.Log10(nTests*pMin)))
+	pNovel := novelty(s, v, sd, aLong)
+	s.Max = math.Max(s.Max, v)
+	s.Min = math.Min(s.Min, v)
+	pMin := math.Min(pSpike/spikeShare, math.Min(pLik/likShare, pNovel/novelShare))
+	raw := math.Min(10, math.Max(0, -math.Log10(pMin)))
 	if math.IsNaN(raw) {
 		raw = 10
 	}
@@ -294,6 +323,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		sq = math.Min(resid*resid, maxVar)
 	}
 	s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
+	s.VolVar = math.Min((1-aVol)*s.VolVar+aVol*sq, maxVar)
 	if m.profile != nil {
 		m.profile.update(p, ts, s.MeanDT, finite(v-s.Level))
 	}
@@ -321,4 +351,39 @@ func finite(x float64) float64 {
 
 func clamp(x, lim float64) float64 {
 	return math.Max(-lim, math.Min(lim, x))
+}
+
+// novelty is the probability of a value outside the range of all n values
+// seen so far. For exchangeable (iid) values a new maximum or minimum has
+// probability 2/(n+1); 2*aLong is that, with n capped at the long window
+// (1/aLong), so that on a long trending series a marginal new high is not an
+// alert by itself (-log10(3*2/4329) < AlertScore with the default long
+// window). The probability then shrinks by exp(-margin/sd) with the
+// distance beyond the range: conservative for light tails, whose excess
+// over the running maximum is far smaller than sd.
+func novelty(s *State, v, sd, aLong float64) float64 {
+	margin := math.Max(v-s.Max, s.Min-v)
+	if !(margin > 0) {
+		return 1
+	}
+	return 2 * aLong * math.Exp(-margin/sd)
+}
+
+// seasonalOffset is the profile's offset at ts, weighted by the fraction of
+// the residual variance it explains: 0 on a series without a daily or
+// weekly shape (the profile would only add noise to the baseline), up to
+// the full offset on a strongly seasonal one. Both residual variances are
+// learned at the scale's rate whether or not the offset is used.
+func (m *Model) seasonalOffset(ts int64, v, aScale float64) float64 {
+	s := &m.s
+	offset := m.profile.offset(m.p, ts)
+	w := 0.0
+	if s.PlainErr > 0 {
+		w = math.Max(0, 1-s.SeasonalErr/s.PlainErr)
+	}
+	plain := finite(v - s.Level)
+	seasonal := finite(plain - offset)
+	s.PlainErr = math.Min((1-aScale)*s.PlainErr+aScale*plain*plain, maxVar)
+	s.SeasonalErr = math.Min((1-aScale)*s.SeasonalErr+aScale*seasonal*seasonal, maxVar)
+	return w * offset
 }
