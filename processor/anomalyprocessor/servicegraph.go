@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/omen-otel/omen/internal/servicegraph"
-		"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"

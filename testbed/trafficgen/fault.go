@@ -9,8 +9,10 @@ import (
 type FaultKind int
 
 const (
-	// FaultLatency multiplies the service's self time by Fault.Factor. Its downstream calls are
-	// unchanged, so the slowdown of its server spans depends on how much of their time is its own.
+	// FaultLatency makes the service answer Fault.Factor times slower: each request waits
+	// (Factor-1) times the service's typical response time longer, in its own processing (scaled
+	// by the request's self-time draw, so the delay is as noisy as the service). Its downstream
+	// calls are unchanged.
 	FaultLatency FaultKind = iota + 1
 	// FaultErrors adds Fault.ErrorRate to the probability that the service fails a request.
 	FaultErrors
@@ -41,7 +43,7 @@ type Fault struct {
 	// Service is the faulty service's name, Config.Prefix included.
 	Service string
 	Kind    FaultKind
-	// Factor multiplies the service's self time under FaultLatency.
+	// Factor multiplies the service's typical response time under FaultLatency.
 	Factor float64
 	// ErrorRate is the failure probability added under FaultErrors.
 	ErrorRate float64

@@ -78,7 +78,12 @@ func (g *Generator) walk(records *[]spanRecord, svc int, parent pcommon.SpanID, 
 	serverID := g.spanID()
 	*records = append(*records, spanRecord{service: svc, kind: ptrace.SpanKindServer, id: serverID, parent: parent, start: start})
 
-	self := int64(s.selfMedian * math.Exp(s.selfSigma*g.rng.NormFloat64()) * g.slowdown[svc])
+	draw := math.Exp(s.selfSigma * g.rng.NormFloat64()) // the self time relative to its median
+	selfF := s.selfMedian * draw
+	if f := g.slowdown[svc]; f != 1 {
+		selfF += (f - 1) * s.typical * draw / s.selfMeanDraw
+	}
+	self := int64(selfF)
 	cursor := start + self/2
 	failed := false
 	for _, c := range s.calls {

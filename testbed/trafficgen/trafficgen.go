@@ -16,6 +16,7 @@ package trafficgen
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -101,7 +102,7 @@ type Generator struct {
 	// command injects or clears faults from another goroutine.
 	mu  sync.Mutex
 	rng *rand.Rand
-	// slowdown multiplies each service's self time; 1 without a latency fault.
+	// slowdown multiplies each service's typical response time; 1 without a latency fault.
 	slowdown []float64
 	// extraErrors is each service's failure probability added by an error fault.
 	extraErrors []float64
@@ -113,10 +114,13 @@ type service struct {
 	entry      bool
 	selfMedian float64 // nanoseconds
 	selfSigma  float64 // of the natural log of the self time
-	errorRate  float64
-	method     string
-	route      string
-	calls      []call
+	// selfMeanDraw is the mean of the self time over its median, exp(sigma²/2); typical is the
+	// mean duration of the service's server spans, calls included (nanoseconds).
+	selfMeanDraw, typical float64
+	errorRate             float64
+	method                string
+	route                 string
+	calls                 []call
 }
 
 // call is an outgoing edge.
@@ -152,6 +156,16 @@ func New(cfg Config) (*Generator, error) {
 			g.entries = append(g.entries, i)
 		}
 		g.slowdown[i] = 1
+	}
+	// Callees come after their callers, so going backwards finds every callee's typical time
+	// before its callers need it.
+	for i := len(g.services) - 1; i >= 0; i-- {
+		s := &g.services[i]
+		s.selfMeanDraw = math.Exp(s.selfSigma * s.selfSigma / 2)
+		s.typical = s.selfMedian * s.selfMeanDraw
+		for _, c := range s.calls {
+			s.typical += c.prob * float64(c.count) * (g.services[c.to].typical + float64(minNetwork+maxNetwork)/2)
+		}
 	}
 	return g, nil
 }
