@@ -5,7 +5,11 @@
 // collector. The map holds only the 128-bit identity and a slot number.
 package series
 
-import "github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+import (
+	"iter"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+)
 
 const pageBits = 10
 
@@ -79,6 +83,32 @@ func (s *Store[T]) Expire(before int64) int {
 		}
 	}
 	return dropped
+}
+
+// All yields every series held and a pointer to its value, in slot order, so the values can be
+// checkpointed; restoring is Get with the checkpointed LastSeen as now. The store must not be
+// changed during the iteration.
+func (s *Store[T]) All() iter.Seq2[identity.Hash, *T] {
+	return func(yield func(identity.Hash, *T) bool) {
+		for p := range s.pages {
+			page := s.pages[p]
+			for o := range page {
+				if sl := &page[o]; sl.used && !yield(sl.id, &sl.value) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// LastSeen returns when series id was last seen (the now of its last Get), so a checkpoint
+// restores its expiry as well as its value; ok is false for a series not held.
+func (s *Store[T]) LastSeen(id identity.Hash) (lastSeen int64, ok bool) {
+	i, ok := s.index[id]
+	if !ok {
+		return 0, false
+	}
+	return s.at(i).lastSeen, true
 }
 
 // Len is the number of series held.

@@ -75,3 +75,46 @@ func BenchmarkGetExisting(b *testing.B) {
 		i++
 	}
 }
+
+func TestAllAndLastSeen(t *testing.T) {
+	s := New[int](3 * pageSize)
+	for n := range uint64(2*pageSize + 5) { // spans three pages
+		v, _, _ := s.Get(id(n), int64(n))
+		*v = int(n)
+	}
+	s.Expire(10) // frees ids 0..9: All must skip their slots
+	seen := map[identity.Hash]bool{}
+	for h, v := range s.All() {
+		if seen[h] {
+			t.Fatalf("%v yielded twice", h)
+		}
+		seen[h] = true
+		if uint64(*v) != h.Lo {
+			t.Fatalf("%v holds %d", h, *v)
+		}
+		*v = -*v // the pointer is the stored value
+		last, ok := s.LastSeen(h)
+		if !ok || last != int64(h.Lo) {
+			t.Fatalf("LastSeen(%v) = %d, %v; want %d, true", h, last, ok, h.Lo)
+		}
+	}
+	if len(seen) != s.Len() || seen[id(9)] || !seen[id(10)] {
+		t.Fatalf("All yielded %d series, want the %d held (10 and up)", len(seen), s.Len())
+	}
+	if v, _, _ := s.Get(id(100), 0); *v != -100 {
+		t.Fatalf("a write through All's pointer was lost: %d", *v)
+	}
+	if _, ok := s.LastSeen(id(9)); ok {
+		t.Fatal("an expired series has no LastSeen")
+	}
+	n := 0
+	for range s.All() {
+		n++
+		if n == 3 {
+			break
+		}
+	}
+	if n != 3 {
+		t.Fatalf("breaking out of All stopped after %d", n)
+	}
+}

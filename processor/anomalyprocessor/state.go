@@ -1,0 +1,290 @@
+package anomalyprocessor
+
+import (
+	"bytes"
+	"cmp"
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
+	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
+)
+
+// The processor's learned state is plain data that can be encoded, so that a checkpoint through
+// the storage extension lets a restarted collector continue where it stopped instead of warming
+// every model up again.
+//
+// Every encoding below starts with a version byte and is little endian. The state of another
+// package (a detector model, a rate) is a part: its length as a uint32, then its own encoding,
+// which that package decodes and checks (version, length), so either side can change alone.
+// Models are encoded without their parameters: the decoding processor must have the same
+// detector configuration. A different seasonal profile size is refused; other differences are
+// not detected, the models would go on under the new parameters.
+//
+// A series (seriesVersion):
+//
+//	byte    version
+//	int64   last seen, unix nanos (the store's clock for series_ttl)
+//	byte    flags: 1 = has a cumulative histogram
+//	part    detector model (detector.Model.MarshalBinary)
+//	part    cumulative counter (rate.Counter.AppendBinary)
+//	part    delta (rate.Delta.AppendBinary)
+//	part    cumulative histogram (rate.Histogram.AppendBinary), when flagged
+//
+// An edge of the service graph (edgeVersion):
+//
+//	byte    version
+//	int64   last timestamp, unix nanos
+//	64 B    evidence.Arrivals, evidence.Failures, evidence.Mean: their float64 fields in order
+//	part    request rate model (detector.Model.MarshalBinary)
+//	part    error ratio model
+//	part    latency model
+//
+// where a part is a uint32 length followed by that many bytes.
+
+// seriesVersion and edgeVersion are bumped whenever the layouts above change; the parts carry
+// versions of their own.
+const (
+	seriesVersion = 1
+	edgeVersion   = 1
+)
+
+// seriesHasHist flags a series with a cumulative histogram.
+const seriesHasHist = 1
+
+// errTruncated is wrapped by every error of an encoding that ends early.
+var errTruncated = errors.New("truncated")
+
+// appendSeries appends the encoding of one series' state and the time it was last seen.
+func appendSeries(b []byte, st *seriesState, lastSeen int64) ([]byte, error) {
+	flags := byte(0)
+	if st.hist != nil {
+		flags |= seriesHasHist
+	}
+	b = append(b, seriesVersion)
+	b = binary.LittleEndian.AppendUint64(b, uint64(lastSeen))
+	b = append(b, flags)
+	var err error
+	if b, err = appendModel(b, &st.model); err != nil {
+		return nil, err
+	}
+	parts := []encoding.BinaryAppender{&st.counter, &st.delta}
+	if st.hist != nil {
+		parts = append(parts, st.hist)
+	}
+	for _, part := range parts {
+		if b, err = appendPart(b, part); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// seriesHead is the length of a series' fixed head: version, last seen, flags.
+const seriesHead = 1 + 8 + 1
+
+// decodeSeriesHead checks the fixed head of an encoded series and returns what it says.
+func decodeSeriesHead(data []byte) (lastSeen int64, flags byte, err error) {
+	if len(data) < seriesHead {
+		return 0, 0, fmt.Errorf("series state: %w (%d bytes)", errTruncated, len(data))
+	}
+	if data[0] != seriesVersion {
+		return 0, 0, fmt.Errorf("series state: version %d, want %d", data[0], seriesVersion)
+	}
+	if flags = data[9]; flags&^seriesHasHist != 0 {
+		return 0, 0, fmt.Errorf("series state: unknown flags %#x", flags)
+	}
+	return int64(binary.LittleEndian.Uint64(data[1:])), flags, nil
+}
+
+// decodeSeries decodes a series encoded by appendSeries. Its model is built from params, which
+// must come from the detector configuration of the processor that encoded it.
+func decodeSeries(params *detector.Params, data []byte) (st seriesState, lastSeen int64, err error) {
+	lastSeen, flags, err := decodeSeriesHead(data)
+	if err != nil {
+		return seriesState{}, 0, err
+	}
+	st.model = *detector.New(params)
+	parts := []namedPart{{"model", &st.model}, {"counter", &st.counter}, {"delta", &st.delta}}
+	if flags&seriesHasHist != 0 {
+		st.hist = &rate.Histogram{}
+		parts = append(parts, namedPart{"histogram", st.hist})
+	}
+	if err := decodeParts(data[seriesHead:], parts); err != nil {
+		return seriesState{}, 0, fmt.Errorf("series state: %w", err)
+	}
+	return st, lastSeen, nil
+}
+
+// appendEdge appends the encoding of one edge's state. The service graph's topology is not part
+// of it: internal/servicegraph keeps that, and a checkpoint needs both.
+func appendEdge(b []byte, es *edgeState) ([]byte, error) {
+	b = append(b, edgeVersion)
+	b = binary.LittleEndian.AppendUint64(b, uint64(es.lastTS))
+	var err error
+	if b, err = binary.Append(b, binary.LittleEndian, &evidenceState{es.arrivals, es.failures, es.latencyMean}); err != nil {
+		return nil, err
+	}
+	for _, m := range []*detector.Model{&es.rate, &es.errorRatio, &es.latency} {
+		if b, err = appendModel(b, m); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// evidenceState is the edge's evidence tests, encoded whole by encoding/binary: they are plain
+// exported floats, and a field added to one changes the length, so older encodings are refused
+// rather than misread.
+type evidenceState struct {
+	Arrivals evidence.Arrivals
+	Failures evidence.Failures
+	Mean     evidence.Mean
+}
+
+// decodeEdge decodes an edge encoded by appendEdge. Its models are built from params, the
+// service graph's detector parameters.
+func decodeEdge(params *detector.Params, data []byte) (*edgeState, error) {
+	head := 1 + 8 + binary.Size(evidenceState{})
+	if len(data) < head {
+		return nil, fmt.Errorf("edge state: %w (%d bytes)", errTruncated, len(data))
+	}
+	if data[0] != edgeVersion {
+		return nil, fmt.Errorf("edge state: version %d, want %d", data[0], edgeVersion)
+	}
+	var ev evidenceState
+	if _, err := binary.Decode(data[9:head], binary.LittleEndian, &ev); err != nil {
+		return nil, fmt.Errorf("edge state: evidence: %w", err)
+	}
+	es := &edgeState{
+		lastTS:      int64(binary.LittleEndian.Uint64(data[1:])),
+		rate:        *detector.New(params),
+		errorRatio:  *detector.New(params),
+		latency:     *detector.New(params),
+		arrivals:    ev.Arrivals,
+		failures:    ev.Failures,
+		latencyMean: ev.Mean,
+	}
+	parts := []namedPart{{"request rate model", &es.rate}, {"error ratio model", &es.errorRatio}, {"latency model", &es.latency}}
+	if err := decodeParts(data[head:], parts); err != nil {
+		return nil, fmt.Errorf("edge state: %w", err)
+	}
+	return es, nil
+}
+
+// appendModel appends a detector model as a part.
+func appendModel(b []byte, m *detector.Model) ([]byte, error) {
+	data, err := m.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
+	return append(b, data...), nil
+}
+
+// appendPart appends what enc appends as a part, writing its length once it is known.
+func appendPart(b []byte, enc encoding.BinaryAppender) ([]byte, error) {
+	at := len(b)
+	b, err := enc.AppendBinary(binary.LittleEndian.AppendUint32(b, 0))
+	if err != nil {
+		return nil, err
+	}
+	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+	return b, nil
+}
+
+// namedPart is where a part is decoded to, and its name for errors.
+type namedPart struct {
+	name string
+	dst  encoding.BinaryUnmarshaler
+}
+
+// decodeParts hands each part of data to its destination, in order; data must hold nothing else.
+func decodeParts(data []byte, parts []namedPart) error {
+	for _, p := range parts {
+		if len(data) < 4 {
+			return fmt.Errorf("%s: %w: no length", p.name, errTruncated)
+		}
+		n := binary.LittleEndian.Uint32(data)
+		if uint64(len(data)-4) < uint64(n) {
+			return fmt.Errorf("%s: %w: %d bytes, %d left", p.name, errTruncated, n, len(data)-4)
+		}
+		if err := p.dst.UnmarshalBinary(data[4 : 4+n]); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+		data = data[4+n:]
+	}
+	if len(data) != 0 {
+		return fmt.Errorf("%d trailing bytes", len(data))
+	}
+	return nil
+}
+
+// snapshot encodes every series the processor holds, keyed by its identity (the same in every
+// process, see package identity). It is the API through which a checkpoint (storage extension)
+// saves the learned state; restore is its inverse. It holds the processor's lock, so batches wait
+// while it runs.
+func (p *anomalyProcessor) snapshot() (map[identity.Hash][]byte, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	snap := make(map[identity.Hash][]byte, p.models.Len())
+	var buf []byte // encoded into once, copied out at its exact size
+	for id, st := range p.models.All() {
+		lastSeen, _ := p.models.LastSeen(id)
+		var err error
+		if buf, err = appendSeries(buf[:0], st, lastSeen); err != nil {
+			return nil, err
+		}
+		snap[id] = bytes.Clone(buf)
+	}
+	return snap, nil
+}
+
+// restore replaces every series the processor holds by those of a snapshot, each with the time
+// it was last seen, so series_ttl runs on as if the processor had never stopped. It is meant to
+// be called before the first batch, by the checkpoint that saved the snapshot.
+//
+// A snapshot holding more series than max_series (the limit was lowered) keeps the most
+// recently seen. Any series that does not decode (corrupt, truncated, another version or
+// detector configuration) fails the whole restore and leaves the processor as it was: the
+// caller then starts fresh, as without a checkpoint.
+func (p *anomalyProcessor) restore(snap map[identity.Hash][]byte) error {
+	type held struct {
+		id       identity.Hash
+		lastSeen int64
+	}
+	order := make([]held, 0, len(snap))
+	for id, data := range snap {
+		lastSeen, _, err := decodeSeriesHead(data)
+		if err != nil {
+			return fmt.Errorf("series %016x%016x: %w", id.Hi, id.Lo, err)
+		}
+		order = append(order, held{id, lastSeen})
+	}
+	if len(order) > p.cfg.MaxSeries {
+		slices.SortFunc(order, func(a, b held) int {
+			return cmp.Or(cmp.Compare(b.lastSeen, a.lastSeen), cmp.Compare(a.id.Hi, b.id.Hi), cmp.Compare(a.id.Lo, b.id.Lo))
+		})
+	}
+	// The series are decoded into a new store, swapped in only when all of them decoded.
+	models := series.New[seriesState](p.cfg.MaxSeries)
+	for _, h := range order {
+		st, lastSeen, err := decodeSeries(p.params, snap[h.id])
+		if err != nil {
+			return fmt.Errorf("series %016x%016x: %w", h.id.Hi, h.id.Lo, err)
+		}
+		if slot, _, ok := models.Get(h.id, lastSeen); ok {
+			*slot = st
+		}
+	}
+	p.mu.Lock()
+	p.models = models
+	p.mu.Unlock()
+	return nil
+}
