@@ -228,10 +228,12 @@ func (e *alertExporter) incidentsFor(md pmetric.Metrics, ri int, cache map[float
 	if r.metric != metricRootCause {
 		return nil
 	}
-	in, ok := cache[r.cfg.Threshold]
+	// A service stays part of an incident while its score holds at the resolve threshold, as a
+	// firing alert does: an incident whose services waver around the threshold stays one.
+	in, ok := cache[r.resolveAt]
 	if !ok {
-		in = incidentsOf(md, e.cfg.ServiceKey, r.cfg.Threshold)
-		cache[r.cfg.Threshold] = in
+		in = incidentsOf(md, e.cfg.ServiceKey, r.resolveAt)
+		cache[r.resolveAt] = in
 	}
 	return in
 }

@@ -96,14 +96,22 @@ type edgeAcc struct {
 	latSum   float64
 	// which parts the batch carried
 	requestsSeen, sumOK bool
+	// what scoring made of them
+	refused  bool
+	features edgeFeatures
 }
 
 func newServiceGraph(cfg ServiceGraphConfig, dc detector.Config) (*serviceGraph, error) {
-	// An edge's models report the surprise of every interval: no refractory discount after a
-	// high score, no re-anchoring of the baseline at a level shift. NAB rewards flagging a fault
-	// once; the root-cause ranking must see a fault for as long as it lasts.
+	// An edge's models report the surprise of every interval for as long as a fault lasts: no
+	// refractory discount after a high score, no re-anchoring of the baseline at a level shift,
+	// no volatility floor (its short-run variance, as fast as the scale's, never binds), which
+	// would take a sustained shift for a burst of volatility and judge it against itself, and no
+	// tail learning from a sustained deviation. NAB rewards flagging a fault once; the root-cause
+	// ranking must see it until it ends.
 	dc.RefractoryHalfLife = math.SmallestNonzeroFloat64
 	dc.ShiftThreshold = math.MaxFloat64
+	dc.VolatilityHalfLife = dc.ScaleHalfLife
+	dc.HoldShifts = true
 	params, err := detector.NewParams(dc)
 	if err != nil {
 		return nil, err
@@ -310,17 +318,38 @@ func (p *anomalyProcessor) addEdgeLatency(ms *metricScope, em edgeMetric, attrs 
 
 // edgeFeatures collects the scores of one edge's features as they are computed.
 type edgeFeatures struct {
-	scored           bool
-	unified, symptom float64
+	scored, hasRate bool
+	rate, symptom   float64
 }
 
 func (f *edgeFeatures) add(score float64, symptom bool) {
 	f.scored = true
-	f.unified = max(f.unified, score)
 	if symptom {
 		f.symptom = max(f.symptom, score)
+	} else {
+		f.hasRate, f.rate = true, score
 	}
 }
+
+// unified is the edge's unified score: its highest feature, without the request rate when the
+// rates of most edges moved at once.
+func (f *edgeFeatures) unified(commonMode bool) float64 {
+	if commonMode {
+		return f.symptom
+	}
+	return max(f.rate, f.symptom)
+}
+
+// A common-mode rate change is one where at least commonModeShare of the edges (and at least
+// commonModeEdges) score commonModeScore or more on their request rate in the same batch. No
+// single service causes that: it is a change of load at every entry, or of the telemetry itself
+// (a collector or an agent that stalled and then sends a backlog of spans at once, which the
+// servicegraph connector counts when they arrive). The rates' own scores are still emitted.
+const (
+	commonModeShare = 0.25
+	commonModeEdges = 4
+	commonModeScore = 5
+)
 
 // scoreEdges scores the edges the batch touched, then every service, and appends the scores to
 // md in a resource of their own.
@@ -335,12 +364,14 @@ func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
 	out := emitter{metrics: sm.Metrics(), bands: p.cfg.Bands}
 	var unified, rootCause pmetric.NumberDataPointSlice
 	now := int64(0)
+	rates, moved := 0, 0
 	for _, a := range sg.order {
 		now = max(now, a.ts)
 		es := sg.edges[a.key]
 		if es == nil {
 			if !sg.graph.Observe(a.key, a.ts) {
 				sg.refused++
+				a.refused = true
 				continue
 			}
 			es = &edgeState{}
@@ -349,21 +380,35 @@ func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
 			}
 			sg.edges[a.key] = es
 		}
-		f := p.scoreEdge(&out, a, es)
+		a.features = p.scoreEdge(&out, a, es)
 		if a.ts > es.lastTS {
 			es.lastTS = a.ts
+		}
+		if a.features.hasRate {
+			rates++
+			if a.features.rate >= commonModeScore {
+				moved++
+			}
+		}
+	}
+	commonMode := moved >= commonModeEdges && float64(moved) >= commonModeShare*float64(rates)
+	for _, a := range sg.order {
+		f := &a.features
+		if a.refused {
+			continue
 		}
 		if !f.scored {
 			sg.graph.Observe(a.key, a.ts)
 			continue
 		}
-		sg.graph.Score(a.key, a.ts, servicegraph.EdgeScores{Unified: f.unified, Symptom: f.symptom})
+		u := f.unified(commonMode)
+		sg.graph.Score(a.key, a.ts, servicegraph.EdgeScores{Unified: u, Symptom: f.symptom})
 		if unified == (pmetric.NumberDataPointSlice{}) {
 			unified = out.gauge(metricUnified, descriptionUnified)
 		}
 		dp := unified.AppendEmpty()
 		dp.SetTimestamp(pcommon.Timestamp(a.ts))
-		dp.SetDoubleValue(f.unified)
+		dp.SetDoubleValue(u)
 		a.attrs.CopyTo(dp.Attributes())
 		dp.Attributes().PutStr(attrGroup, groupEdge)
 	}

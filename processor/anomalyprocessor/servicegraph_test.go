@@ -317,3 +317,30 @@ func TestServiceGraphSkipsPointsWithoutEdge(t *testing.T) {
 		Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "no_edge")),
 	}}, metricdatatest.IgnoreTimestamp())
 }
+
+// TestServiceGraphIgnoresCommonModeRateShifts: when the request rates of most edges jump at
+// once (a collector that sends a backlog of spans), the rates' own scores say so, but no service
+// is flagged for it.
+func TestServiceGraphIgnoresCommonModeRateShifts(t *testing.T) {
+	tp := newTestProcessor(t, testConfig())
+	sim := newConnectorSim(4)
+	i := 0
+	for ; i < 200; i++ {
+		tp.consume(sim.flush(i))
+	}
+	for svc := range sim.rate {
+		sim.rate[svc] *= 3
+	}
+	out := tp.consume(sim.flush(i))
+	rateScores := 0
+	for _, dp := range points(out, metricScore, attrFeature, featureRequestRate) {
+		if dp.DoubleValue() >= 7 {
+			rateScores++
+		}
+	}
+	assert.GreaterOrEqual(t, rateScores, 4, "the rates' own scores show the jump")
+	score, _, _ := serviceScores(t, out)
+	for svc, s := range score {
+		assert.Less(t, s, 7.0, "%s is not flagged for a change of every edge's rate", svc)
+	}
+}

@@ -18,10 +18,12 @@ import (
 	"github.com/omen-otel/omen/testbed/trafficgen"
 )
 
-// rootCauseRun is the size of a root-cause run. make test runs the short form; the full one
-// (20 faulty and 20 fault-free systems at the 10 s flush the targets are stated for) is
+// rootCauseRun is the size of a root-cause run. make test runs the short form (4 faulty and 2
+// fault-free systems, a 2 s flush, 40 traces/s each: 80 traces per flush); the full one (20
+// faulty and 20 fault-free systems at the 10 s flush the targets are stated for, 10 traces/s
+// each: 100 traces per flush) is
 //
-//	OMEN_RCA_FAULTY=20 OMEN_RCA_FAULT_FREE=20 OMEN_RCA_FLUSH=10s \
+//	OMEN_RCA_FAULTY=20 OMEN_RCA_FAULT_FREE=20 OMEN_RCA_FLUSH=10s OMEN_RCA_RATE=10 \
 //	  go test -tags e2e -run TestRootCause -v -timeout 40m ./testbed/e2e/
 type rootCauseRun struct {
 	faulty, faultFree int
@@ -32,7 +34,7 @@ type rootCauseRun struct {
 }
 
 func rootCauseRunFromEnv(t *testing.T) rootCauseRun {
-	r := rootCauseRun{faulty: 4, faultFree: 2, flush: 2 * time.Second, minSamples: 30, traceRate: 10}
+	r := rootCauseRun{faulty: 4, faultFree: 2, flush: 2 * time.Second, minSamples: 30, traceRate: 40}
 	for name, dst := range map[string]*int{"OMEN_RCA_FAULTY": &r.faulty, "OMEN_RCA_FAULT_FREE": &r.faultFree, "OMEN_RCA_MIN_SAMPLES": &r.minSamples} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
@@ -41,6 +43,13 @@ func rootCauseRunFromEnv(t *testing.T) rootCauseRun {
 			}
 			*dst = n
 		}
+	}
+	if v := os.Getenv("OMEN_RCA_RATE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(f > 0) {
+			t.Fatalf("OMEN_RCA_RATE=%q: want traces per second", v)
+		}
+		r.traceRate = f
 	}
 	if v := os.Getenv("OMEN_RCA_FLUSH"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -61,12 +70,15 @@ func rootCauseRunFromEnv(t *testing.T) rootCauseRun {
 func TestRootCause(t *testing.T) {
 	run := rootCauseRunFromEnv(t)
 	sink := harness.StartOTLPSink(t)
+	am := harness.StartAlertmanager(t)
 	col := harness.StartCollector(t, harness.CollectorConfig{
 		Config: "testbed/e2e/testdata/rootcause.yaml",
 		Env: []string{
 			"OMEN_SINK_ENDPOINT=" + sink.Endpoint,
+			"OMEN_ALERTMANAGER_URL=" + am.URL,
 			"OMEN_FLUSH_INTERVAL=" + run.flush.String(),
 			"OMEN_MIN_SAMPLES=" + strconv.Itoa(run.minSamples),
+			"OMEN_KEEP_FIRING=" + (3 * run.flush).String(),
 		},
 	})
 
@@ -109,6 +121,10 @@ func TestRootCause(t *testing.T) {
 	case err := <-sendErr:
 		t.Fatalf("sending traces: %v", err)
 	}
+	alerts, err := am.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	stop()
 	if err := <-sendErr; err != nil {
 		t.Fatalf("sending traces: %v", err)
@@ -126,6 +142,7 @@ func TestRootCause(t *testing.T) {
 	rcaeval.Report(&report, results)
 	t.Logf("root-cause run: %d faulty and %d fault-free systems, flush %s, %g traces/s each\n%s",
 		run.faulty, run.faultFree, run.flush, run.traceRate, report.String())
+	checkIncidentAlerts(t, alerts, scenarios)
 
 	for _, r := range results {
 		if (r.Faulty == "" && r.MaxScore >= rcaeval.Threshold) || (r.Faulty != "" && (!r.Detected || r.Rank != 1)) {
@@ -147,6 +164,44 @@ func TestRootCause(t *testing.T) {
 	}
 	if s.FalseAlarms > 0 {
 		t.Errorf("%d fault-free systems had a service scoring >= 7", s.FalseAlarms)
+	}
+}
+
+// checkIncidentAlerts checks what Alertmanager holds at the end of the faults: every faulty
+// system has an alert on its faulty service, naming it as the root cause among the impacted
+// services, in at least 90% of the systems; no fault-free system has one.
+func checkIncidentAlerts(t *testing.T, alerts []harness.AMAlert, scenarios []rcaeval.Scenario) {
+	t.Helper()
+	named, faulty := 0, 0
+	for _, sc := range scenarios {
+		var mine []harness.AMAlert
+		for _, a := range alerts {
+			if a.Labels["alertname"] == "ServiceIncident" && strings.HasPrefix(a.Labels["service_name"], sc.Prefix) {
+				mine = append(mine, a)
+			}
+		}
+		if sc.Faulty == "" {
+			for _, a := range mine {
+				t.Errorf("fault-free %s alerted: %v %v", sc.Prefix, a.Labels, a.Annotations)
+			}
+			continue
+		}
+		faulty++
+		var found bool
+		for _, a := range mine {
+			found = found || (a.Labels["service_name"] == sc.Faulty && a.Annotations["root_cause_service"] == sc.Faulty &&
+				strings.Contains(a.Annotations["impacted_services"], sc.Faulty))
+		}
+		if found {
+			named++
+		}
+		t.Logf("%s: %d active incident alerts, the faulty service's among them: %v", sc.Prefix, len(mine), found)
+		for _, a := range mine {
+			t.Logf("  %s: impacted %s; entry points %s", a.Labels["service_name"], a.Annotations["impacted_services"], a.Annotations["entry_points"])
+		}
+	}
+	if faulty > 0 && float64(named) < 0.9*float64(faulty) {
+		t.Errorf("Alertmanager held an alert on the faulty service for %d of %d faulty systems, want >= 90%%", named, faulty)
 	}
 }
 

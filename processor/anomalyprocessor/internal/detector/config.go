@@ -64,6 +64,15 @@ type Config struct {
 	// SeasonalHalfLife is the half-life of each bucket, counted in visits of
 	// that bucket (so in days for a day bucket, weeks for a week bucket).
 	SeasonalHalfLife float64 `mapstructure:"seasonal_half_life"`
+
+	// HoldShifts keeps a sustained deviation from teaching the tail model
+	// and the scale: a point that comes while the recent points already
+	// deviate strongly (a fault in progress, not an isolated spike of a
+	// heavy-tailed series) is scored but not learned from, so the deviation
+	// keeps its score until the level, which still follows slowly, absorbs
+	// it. Not a YAML key: the service graph's edge models set it, series
+	// models keep learning as NAB rewards.
+	HoldShifts bool `mapstructure:"-"`
 }
 
 // Default returns the configuration used for the NAB evaluation.

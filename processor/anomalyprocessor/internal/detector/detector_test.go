@@ -437,3 +437,31 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	}
 }
+
+// TestHoldShifts: early in a model's life (40 points, as when a fault comes soon after the
+// warm-up), a sustained 10-sigma shift keeps its score with HoldShifts, where the series model
+// learns it away within a few points; an isolated spike scores the same either way.
+func TestHoldShifts(t *testing.T) {
+	held := plainConfig()
+	held.MinSamples = 30
+	held.RefractoryHalfLife = math.SmallestNonzeroFloat64
+	held.ShiftThreshold = math.MaxFloat64
+	held.VolatilityHalfLife = held.ScaleHalfLife
+	free := held
+	held.HoldShifts = true
+
+	vals := gaussian(70, 4)
+	for i := 40; i < len(vals); i++ {
+		vals[i] += 10 * 4
+	}
+	hr := run(New(mustParams(t, held)), 0, vals)
+	fr := run(New(mustParams(t, free)), 0, vals)
+	for i := 40; i < len(vals); i++ {
+		if hr[i].Score < 7 {
+			t.Errorf("point %d of the shift scores %.2f with HoldShifts, want >= 7", i-40, hr[i].Score)
+		}
+	}
+	if fr[len(vals)-1].Score >= 7 {
+		t.Errorf("without HoldShifts the shift still scores %.2f after 30 points; the test shows nothing", fr[len(vals)-1].Score)
+	}
+}

@@ -190,6 +190,10 @@ const (
 	likShare   = 1.0 / 12
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
+	// holdShort is the short average of |z| from which, with HoldShifts,
+	// the recent points count as a sustained deviation: about 1 on
+	// Gaussian noise, above 1.5 after one point beyond 6 standard deviations.
+	holdShort = 1.5
 	// volFloor is the fraction of the short-run (volatility regime)
 	// standard deviation below which the scale may not fall, so a deviation
 	// inside a burst of volatility is judged against that burst.
@@ -264,6 +268,10 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// Raw deviation and its anomaly likelihood: is the short-window average
 	// of |z| unusually high against its own long-run distribution?
 	absZ := math.Abs(z)
+	// A sustained deviation teaches neither the likelihood's long run, nor
+	// the tail, nor the scale (with HoldShifts): early in a model's life
+	// they learn fast enough to absorb a fault within a few points.
+	held := p.cfg.HoldShifts && warm && s.Short >= holdShort
 	s.Short += p.aShort * (math.Min(absZ, 2*p.cfg.WinsorZ) - s.Short)
 	likSD := math.Sqrt(s.LongVar)
 	dLik := 0.0
@@ -272,8 +280,10 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	}
 	dev := s.Short - s.LongMean
 	aLong := math.Max(p.aLong, 1/float64(s.N))
-	s.LongMean += aLong * dev
-	s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
+	if !held {
+		s.LongMean += aLong * dev
+		s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
+	}
 
 	// CUSUM on winsorised z: sustained one-sided drift is a level shift.
 	zc := clamp(z, p.cfg.WinsorZ)
@@ -283,7 +293,9 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 
 	// Tail probabilities, each calibrated for iid Gaussian residuals.
 	pSpike := s.SpikeTail.P(absZ, spikeU)
-	s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
+	if !held {
+		s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
+	}
 	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2) // one-sided: only increases
 	pNovel := novelty(s, v, sd, aLong)
 	s.Max = math.Max(s.Max, v)
@@ -322,8 +334,10 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		// variance estimate is still too small to clip against.
 		sq = math.Min(resid*resid, maxVar)
 	}
-	s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
-	s.VolVar = math.Min((1-aVol)*s.VolVar+aVol*sq, maxVar)
+	if !held {
+		s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
+		s.VolVar = math.Min((1-aVol)*s.VolVar+aVol*sq, maxVar)
+	}
 	if m.profile != nil {
 		m.profile.update(p, ts, s.MeanDT, finite(v-s.Level))
 	}

@@ -16,6 +16,10 @@ import "math"
 // maxScore is the top of the score scale.
 const maxScore = 10.0
 
+// learnBelow is the score from which an interval of failures counts as unusual (about one
+// interval in a thousand on a healthy edge) and is not learned from.
+const learnBelow = 3.0
+
 func score(nats float64) float64 { return min(max(nats/math.Ln10, 0), maxScore) }
 
 // Failures learns a failure ratio. It is plain data, so it can be copied and encoded.
@@ -30,8 +34,9 @@ const (
 	priorRatio = 0.01
 )
 
-// Score returns how surprising failed out of total requests are, then learns from them; decay
-// in (0, 1] is the weight the past keeps per interval. Fewer failures than usual score 0.
+// Score returns how surprising failed out of total requests are, then learns from them unless
+// they are unusual; decay in (0, 1] is the weight the past keeps per interval. Fewer failures
+// than usual score 0.
 func (m *Failures) Score(failed, total, decay float64) float64 {
 	if !(total > 0) || !(failed >= 0) || math.IsInf(total, 0) {
 		return 0
@@ -39,8 +44,12 @@ func (m *Failures) Score(failed, total, decay float64) float64 {
 	failed = min(failed, total)
 	p := (m.Failed + prior*priorRatio) / (m.Total + prior)
 	s := score(binomialUpper(failed, total, p))
-	m.Failed = m.Failed*decay + failed
-	m.Total = m.Total*decay + total
+	// An unusual interval (a fault in progress) does not teach the ratio: a fault would become
+	// the norm within a few intervals.
+	if s < learnBelow {
+		m.Failed = m.Failed*decay + failed
+		m.Total = m.Total*decay + total
+	}
 	return s
 }
 
@@ -105,7 +114,8 @@ type Mean struct {
 
 const (
 	// maxZ bounds how far an interval's mean moves the model, in standard errors, so that the
-	// anomalies being scored do not teach it that they are normal.
+	// anomalies being scored do not teach it that they are normal; beyond it an interval does not
+	// teach the spread at all.
 	maxZ = 4.0
 	// minIntervals is how many intervals the spread is learned from before the test answers: a
 	// spread from fewer is too often too small.
@@ -124,17 +134,23 @@ func (m *Mean) Score(mean, n, decay float64) (s float64, ok bool) {
 		m.Mean = mean
 	}
 	ok = m.Intervals >= minIntervals && m.Var > 0
+	outlier := false
 	if ok {
 		z := d * math.Sqrt(n/m.Var)
 		// erfc(|z|/√2) is the two-sided Gaussian tail.
 		s = min(max(-math.Log10(math.Erfc(math.Abs(z)/math.Sqrt2)), 0), maxScore)
+		outlier = math.Abs(z) > maxZ
 		d = max(-maxZ, min(maxZ, z)) * math.Sqrt(m.Var/n)
 	}
 	m.Weight = m.Weight*decay + n
 	m.Intervals = m.Intervals*decay + 1
 	m.Mean += n / m.Weight * d
-	// n·d² estimates the variance of one observation; each interval is one such estimate.
-	a := 1 / m.Intervals
-	m.Var = (1-a)*m.Var + a*n*d*d
+	// n·d² estimates the variance of one observation; each interval is one such estimate. An
+	// outlying interval (a fault in progress) does not teach the spread: it would widen it by a
+	// good part every interval and hide the fault within a few.
+	if !outlier {
+		a := 1 / m.Intervals
+		m.Var = (1-a)*m.Var + a*n*d*d
+	}
 	return s, ok
 }

@@ -111,3 +111,33 @@ func TestMean(t *testing.T) {
 	_, ok = m.Score(math.NaN(), 3, 0.99)
 	assert.False(t, ok)
 }
+
+func TestMeanKeepsScoringASustainedShift(t *testing.T) {
+	var m Mean
+	r := rand.New(rand.NewPCG(7, 8))
+	sample := func(n int, scale float64) float64 {
+		sum := 0.0
+		for range n {
+			sum += scale * math.Exp(0.3*r.NormFloat64())
+		}
+		return sum / float64(n)
+	}
+	for range 40 {
+		m.Score(sample(20, 1), 20, 0.99)
+	}
+	for i := range 20 {
+		s, _ := m.Score(sample(20, 2), 20, 0.99)
+		assert.Equal(t, 10.0, s, "interval %d of a doubled latency", i)
+	}
+}
+
+func TestFailuresKeepScoringASustainedRise(t *testing.T) {
+	var m Failures
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 40 {
+		m.Score(binomial(r, 20, 0.01), 20, 0.99)
+	}
+	for i := range 20 {
+		assert.Greater(t, m.Score(binomial(r, 60, 0.3), 60, 0.99), 7.0, "interval %d of 30%% failures", i)
+	}
+}
