@@ -47,6 +47,26 @@ type keyScores struct {
 
 func (b *batch) skip(r skipReason) { b.skipped[r]++ }
 
+// finiteValue reads a number point's value; a point without one, or with NaN or ±Inf, is
+// counted as skipped and not ok.
+func (b *batch) finiteValue(dp pmetric.NumberDataPoint) (float64, bool) {
+	var v float64
+	switch dp.ValueType() {
+	case pmetric.NumberDataPointValueTypeDouble:
+		v = dp.DoubleValue()
+	case pmetric.NumberDataPointValueTypeInt:
+		v = float64(dp.IntValue())
+	default:
+		b.skip(skipNoValue)
+		return 0, false
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		b.skip(skipNotFinite)
+		return 0, false
+	}
+	return v, true
+}
+
 // rateOK counts why a counter or histogram point gave no rate.
 func (b *batch) rateOK(s rate.Status) bool {
 	switch s {

@@ -312,18 +312,8 @@ func (p *anomalyProcessor) scoreNumbers(ms *metricScope, dps pmetric.NumberDataP
 	b := &p.batch
 	for i, n := 0, dps.Len(); i < n; i++ {
 		dp := dps.At(i)
-		var v float64
-		switch dp.ValueType() {
-		case pmetric.NumberDataPointValueTypeDouble:
-			v = dp.DoubleValue()
-		case pmetric.NumberDataPointValueTypeInt:
-			v = float64(dp.IntValue())
-		default:
-			b.skip(skipNoValue)
-			continue
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			b.skip(skipNotFinite)
+		v, ok := b.finiteValue(dp)
+		if !ok {
 			continue
 		}
 		attrs := dp.Attributes()

@@ -228,18 +228,8 @@ func (p *anomalyProcessor) scoreEdgeMetric(ms *metricScope, m pmetric.Metric, em
 
 func (p *anomalyProcessor) addEdgeCount(ms *metricScope, em edgeMetric, dp pmetric.NumberDataPoint, delta bool) {
 	b := &p.batch
-	var v float64
-	switch dp.ValueType() {
-	case pmetric.NumberDataPointValueTypeDouble:
-		v = dp.DoubleValue()
-	case pmetric.NumberDataPointValueTypeInt:
-		v = float64(dp.IntValue())
-	default:
-		b.skip(skipNoValue)
-		return
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		b.skip(skipNotFinite)
+	v, ok := b.finiteValue(dp)
+	if !ok {
 		return
 	}
 	if v < 0 {
