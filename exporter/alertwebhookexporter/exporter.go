@@ -225,7 +225,7 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 // once per batch; nil when no rule needs them.
 func (e *alertExporter) incidentsFor(md pmetric.Metrics, ri int, cache map[float64]incidents) incidents {
 	r := &e.rules[ri]
-	if r.metric != metricRootCause {
+	if r.metric != servicegraph.MetricRootCause {
 		return nil
 	}
 	// A service stays part of an incident while its score holds at the resolve threshold, as a
@@ -260,7 +260,7 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 			continue
 		}
 		var inc *servicegraph.Incident
-		if r.metric == metricRootCause {
+		if r.metric == servicegraph.MetricRootCause {
 			if inc = in.cause(e.cfg.ServiceKey, dp.Attributes()); inc == nil {
 				score = 0
 			}

@@ -9,16 +9,10 @@ import (
 	"github.com/omen-otel/omen/internal/servicegraph"
 )
 
-// What the anomaly processor's service graph emits.
+// What the anomaly processor emits besides the service graph's own names.
 const (
-	metricRootCause    = "anomaly.root_cause"
-	metricUnified      = "anomaly.unified_score"
-	attrGroup          = "anomaly.group"
-	groupEdge          = "service_graph.edge"
-	groupService       = "service_graph.service"
-	attrClient         = "client"
-	attrServer         = "server"
-	attrCustomerFacing = "service.customer_facing"
+	metricUnified = "anomaly.unified_score"
+	attrGroup     = "anomaly.group"
 )
 
 // incidents maps each service of a batch's incidents to its incident.
@@ -38,7 +32,7 @@ func incidentsOf(md pmetric.Metrics, serviceKey string, threshold float64) incid
 			s = &servicegraph.Service{Name: v.AsString()}
 			services[s.Name] = s
 		}
-		if cf, ok := attrs.Get(attrCustomerFacing); ok && cf.Type() == pcommon.ValueTypeBool {
+		if cf, ok := attrs.Get(servicegraph.AttrCustomerFacing); ok && cf.Type() == pcommon.ValueTypeBool {
 			s.CustomerFacing = cf.Bool()
 		}
 		return s
@@ -47,25 +41,25 @@ func incidentsOf(md pmetric.Metrics, serviceKey string, threshold float64) incid
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Type() != pmetric.MetricTypeGauge || (m.Name() != metricUnified && m.Name() != metricRootCause) {
+				if m.Type() != pmetric.MetricTypeGauge || (m.Name() != metricUnified && m.Name() != servicegraph.MetricRootCause) {
 					continue
 				}
 				for _, dp := range m.Gauge().DataPoints().All() {
 					attrs := dp.Attributes()
-					if m.Name() == metricRootCause {
+					if m.Name() == servicegraph.MetricRootCause {
 						if s := service(attrs); s != nil {
 							s.RootCause = numberValue(dp)
 						}
 						continue
 					}
 					switch g, _ := attrs.Get(attrGroup); g.AsString() {
-					case groupService:
+					case servicegraph.GroupService:
 						if s := service(attrs); s != nil {
 							s.Scored, s.Score = true, numberValue(dp)
 						}
-					case groupEdge:
-						c, ok1 := attrs.Get(attrClient)
-						v, ok2 := attrs.Get(attrServer)
+					case servicegraph.GroupEdge:
+						c, ok1 := attrs.Get(servicegraph.AttrClient)
+						v, ok2 := attrs.Get(servicegraph.AttrServer)
 						if ok1 && ok2 {
 							links = append(links, servicegraph.Link{Client: c.AsString(), Server: v.AsString()})
 						}

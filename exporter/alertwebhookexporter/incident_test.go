@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/omen-otel/omen/internal/servicegraph"
 )
 
 // graphScores is one batch of the service graph's scores, as the anomaly processor emits them:
@@ -20,14 +22,14 @@ func graphScores(ts time.Time, score, rootCause map[string]float64) pmetric.Metr
 	u.SetName(metricUnified)
 	u.SetEmptyGauge()
 	rc := ms.AppendEmpty()
-	rc.SetName(metricRootCause)
+	rc.SetName(servicegraph.MetricRootCause)
 	rc.SetEmptyGauge()
 	for _, l := range [][2]string{{"frontend", "checkout"}, {"checkout", "payments"}, {"user", "frontend"}} {
 		dp := u.Gauge().DataPoints().AppendEmpty()
 		dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-		dp.Attributes().PutStr(attrClient, l[0])
-		dp.Attributes().PutStr(attrServer, l[1])
-		dp.Attributes().PutStr(attrGroup, groupEdge)
+		dp.Attributes().PutStr(servicegraph.AttrClient, l[0])
+		dp.Attributes().PutStr(servicegraph.AttrServer, l[1])
+		dp.Attributes().PutStr(attrGroup, servicegraph.GroupEdge)
 	}
 	for _, svc := range []string{"frontend", "checkout", "payments"} {
 		for _, x := range []struct {
@@ -38,9 +40,9 @@ func graphScores(ts time.Time, score, rootCause map[string]float64) pmetric.Metr
 			dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
 			dp.SetDoubleValue(x.v)
 			dp.Attributes().PutStr("service.name", svc)
-			dp.Attributes().PutBool(attrCustomerFacing, svc == "frontend")
+			dp.Attributes().PutBool(servicegraph.AttrCustomerFacing, svc == "frontend")
 			if x.m.Name() == metricUnified {
-				dp.Attributes().PutStr(attrGroup, groupService)
+				dp.Attributes().PutStr(attrGroup, servicegraph.GroupService)
 			}
 		}
 	}
@@ -54,7 +56,7 @@ func TestIncidentIsOneNotification(t *testing.T) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL)
 	cfg.Rules = []RuleConfig{{
-		Name: "ServiceIncident", Metric: metricRootCause, Threshold: 7, ResolveThreshold: 3,
+		Name: "ServiceIncident", Metric: servicegraph.MetricRootCause, Threshold: 7, ResolveThreshold: 3,
 		GroupBy:     []string{"service.name"},
 		Annotations: map[string]string{"summary": "{{ .RootCause }} is failing; {{ len .Impacted }} services suffer"},
 	}}
@@ -97,7 +99,7 @@ func TestIncidentIsOneNotification(t *testing.T) {
 func TestCalmServicesMakeNoIncident(t *testing.T) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL)
-	cfg.Rules = []RuleConfig{{Name: "ServiceIncident", Metric: metricRootCause, Threshold: 7}}
+	cfg.Rules = []RuleConfig{{Name: "ServiceIncident", Metric: servicegraph.MetricRootCause, Threshold: 7}}
 	te := startExporter(t, cfg)
 	md := graphScores(now0, map[string]float64{"payments": 6}, map[string]float64{"payments": 8})
 	require.NoError(t, te.ConsumeMetrics(context.Background(), md))

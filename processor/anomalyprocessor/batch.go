@@ -47,6 +47,22 @@ type keyScores struct {
 
 func (b *batch) skip(r skipReason) { b.skipped[r]++ }
 
+// histogramInterval returns what a histogram point says of its interval, as the series' rate
+// state sees it: a cumulative point is differenced against the previous one (its buckets are
+// b.counts, laid out by layout), a delta point is its own interval, with its rate.
+func (st *seriesState) histogramInterval(cumulative bool, layout uint64, start, ts int64, count, sum float64, buckets []float64) (rate.Interval, rate.Status) {
+	if cumulative {
+		if st.hist == nil {
+			st.hist = &rate.Histogram{}
+		}
+		return st.hist.Next(layout, start, ts, count, sum, buckets)
+	}
+	in := rate.Interval{Count: count, Sum: sum, Buckets: buckets}
+	var status rate.Status
+	in.Rate, status = st.delta.Next(start, ts, count)
+	return in, status
+}
+
 // finiteValue reads a number point's value; a point without one, or with NaN or ±Inf, is
 // counted as skipped and not ok.
 func (b *batch) finiteValue(dp pmetric.NumberDataPoint) (float64, bool) {

@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/collector/filter"
 
+	"github.com/omen-otel/omen/internal/servicegraph"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
 )
@@ -148,7 +149,7 @@ func (cfg *Config) Validate() error {
 		if err := cfg.ServiceGraph.validate(); err != nil {
 			errs = append(errs, within("service_graph", err))
 		}
-		names[groupEdge], names[groupService] = true, true
+		names[servicegraph.GroupEdge], names[servicegraph.GroupService] = true, true
 	}
 	for i, g := range cfg.Groups {
 		if err := g.validate(); err != nil {

@@ -450,16 +450,7 @@ func (p *anomalyProcessor) scoreHistogram(ms *metricScope, attrs pcommon.Map, cu
 		return
 	}
 	t := p.timestamp(ts)
-	in := rate.Interval{Count: count, Sum: sum, Buckets: b.counts}
-	var status rate.Status
-	if cumulative {
-		if st.hist == nil {
-			st.hist = &rate.Histogram{}
-		}
-		in, status = st.hist.Next(layout, int64(start), t, count, sum, b.counts)
-	} else {
-		in.Rate, status = st.delta.Next(int64(start), t, count)
-	}
+	in, status := st.histogramInterval(cumulative, layout, int64(start), t, count, sum, b.counts)
 	if !b.rateOK(status) {
 		return
 	}

@@ -16,16 +16,6 @@ import (
 
 // What the service graph adds.
 const (
-	metricRootCause = "anomaly.root_cause"
-	// groupEdge and groupService are the anomaly.group of edge and service unified scores.
-	groupEdge    = "service_graph.edge"
-	groupService = "service_graph.service"
-
-	attrClient         = "client"
-	attrServer         = "server"
-	attrConnectionType = "connection_type"
-	attrCustomerFacing = "service.customer_facing"
-
 	// Features of an edge (the anomaly.feature of its scores).
 	featureRequestRate = "request_rate"
 	featureErrorRatio  = "error_ratio"
@@ -55,6 +45,7 @@ type edgeSource struct {
 	cfg        EdgeSourceConfig
 	failedWhen *regexp.Regexp // nil without failed_when
 	errors     bool           // the source can tell failed requests
+	variant    identity.Hash  // starts an edge's variant: the connection type attribute's name
 }
 
 // serviceGraph learns the topology from edge metrics, keeps one set of models per edge and emits
@@ -63,6 +54,7 @@ type serviceGraph struct {
 	cfg     ServiceGraphConfig
 	params  *detector.Params // the processor's detector, made to report every interval
 	metrics map[string]edgeMetric
+	dimIDs  []identity.Hash // of the dimensions' names, in cfg.Dimensions' order
 	graph   *servicegraph.Graph
 	edges   map[servicegraph.EdgeKey]*edgeState
 
@@ -124,8 +116,11 @@ func newServiceGraph(cfg ServiceGraphConfig, dc detector.Config) (*serviceGraph,
 		edges:   map[servicegraph.EdgeKey]*edgeState{},
 		accs:    map[servicegraph.EdgeKey]*edgeAcc{},
 	}
+	for _, d := range cfg.Dimensions {
+		sg.dimIDs = append(sg.dimIDs, identity.String(d))
+	}
 	for _, ec := range cfg.Edges {
-		src := &edgeSource{cfg: ec, errors: len(ec.Failed) > 0}
+		src := &edgeSource{cfg: ec, errors: len(ec.Failed) > 0, variant: identity.String(ec.ConnectionType)}
 		if ec.FailedWhen.Attribute != "" {
 			src.failedWhen = regexp.MustCompile(ec.FailedWhen.Regexp) // validated
 			src.errors = true
@@ -151,7 +146,7 @@ func (sg *serviceGraph) acc(src *edgeSource, attrs pcommon.Map, ts int64) *edgeA
 	if !ok1 || !ok2 || client.AsString() == "" || server.AsString() == "" {
 		return nil
 	}
-	variant := identity.String(src.cfg.ConnectionType)
+	variant := src.variant
 	var conn pcommon.Value
 	if src.cfg.ConnectionType != "" {
 		if v, ok := attrs.Get(src.cfg.ConnectionType); ok {
@@ -159,9 +154,9 @@ func (sg *serviceGraph) acc(src *edgeSource, attrs pcommon.Map, ts int64) *edgeA
 			variant = variant.Then(identity.Value(v))
 		}
 	}
-	for _, d := range sg.cfg.Dimensions {
+	for i, d := range sg.cfg.Dimensions {
 		if v, ok := attrs.Get(d); ok {
-			variant = variant.Then(identity.String(d)).Then(identity.Value(v))
+			variant = variant.Then(sg.dimIDs[i]).Then(identity.Value(v))
 		}
 	}
 	key := servicegraph.EdgeKey{Client: client.AsString(), Server: server.AsString(), Variant: variant.Hi ^ variant.Lo}
@@ -174,10 +169,10 @@ func (sg *serviceGraph) acc(src *edgeSource, attrs pcommon.Map, ts int64) *edgeA
 			a = &edgeAcc{}
 		}
 		*a = edgeAcc{key: key, src: src, ts: ts, attrs: pcommon.NewMap(), sumOK: true}
-		a.attrs.PutStr(attrClient, key.Client)
-		a.attrs.PutStr(attrServer, key.Server)
+		a.attrs.PutStr(servicegraph.AttrClient, key.Client)
+		a.attrs.PutStr(servicegraph.AttrServer, key.Server)
 		if conn.Type() != pcommon.ValueTypeEmpty {
-			conn.CopyTo(a.attrs.PutEmpty(attrConnectionType))
+			conn.CopyTo(a.attrs.PutEmpty(servicegraph.AttrConnectionType))
 		}
 		for _, d := range sg.cfg.Dimensions {
 			if v, ok := attrs.Get(d); ok {
@@ -287,15 +282,9 @@ func (p *anomalyProcessor) addEdgeLatency(ms *metricScope, em edgeMetric, attrs 
 	if !ok {
 		return
 	}
-	in := rate.Interval{Count: count, Sum: sum, Buckets: b.counts}
-	var status rate.Status
-	if cumulative {
-		if st.hist == nil {
-			st.hist = &rate.Histogram{}
-		}
-		in, status = st.hist.Next(layout, int64(start), t, count, sum, b.counts)
-	} else if _, status = st.delta.Next(int64(start), t, count); status == rate.First {
-		status = rate.OK
+	in, status := st.histogramInterval(cumulative, layout, int64(start), t, count, sum, b.counts)
+	if !cumulative && status == rate.First {
+		status = rate.OK // a delta point is an interval of its own: its count needs no rate
 	}
 	if !b.rateOK(status) {
 		return
@@ -400,7 +389,7 @@ func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
 		dp.SetTimestamp(pcommon.Timestamp(a.ts))
 		dp.SetDoubleValue(u)
 		a.attrs.CopyTo(dp.Attributes())
-		dp.Attributes().PutStr(attrGroup, groupEdge)
+		dp.Attributes().PutStr(attrGroup, servicegraph.GroupEdge)
 	}
 	sg.expired += int64(sg.graph.Expire(now, func(k servicegraph.EdgeKey) { delete(sg.edges, k) }))
 
@@ -412,7 +401,7 @@ func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
 			unified = out.gauge(metricUnified, descriptionUnified)
 		}
 		if rootCause == (pmetric.NumberDataPointSlice{}) {
-			rootCause = out.gauge(metricRootCause, "How likely the service named by service.name started what its callers suffer, 0 to 10: its own anomaly score less what its dependencies explain.")
+			rootCause = out.gauge(servicegraph.MetricRootCause, "How likely the service named by service.name started what its callers suffer, 0 to 10: its own anomaly score less what its dependencies explain.")
 		}
 		for _, x := range []struct {
 			dps   pmetric.NumberDataPointSlice
@@ -422,9 +411,9 @@ func (p *anomalyProcessor) scoreEdges(md pmetric.Metrics) {
 			dp.SetTimestamp(pcommon.Timestamp(now))
 			dp.SetDoubleValue(x.value)
 			dp.Attributes().PutStr(sg.cfg.ServiceKey, s.Name)
-			dp.Attributes().PutBool(attrCustomerFacing, s.CustomerFacing)
+			dp.Attributes().PutBool(servicegraph.AttrCustomerFacing, s.CustomerFacing)
 			if x.dps == unified {
-				dp.Attributes().PutStr(attrGroup, groupService)
+				dp.Attributes().PutStr(attrGroup, servicegraph.GroupService)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/omen-otel/omen/internal/servicegraph"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
 )
 
@@ -168,11 +169,11 @@ func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
 // serviceScores reads the service graph's per-service output of one batch.
 func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[string]float64, customerFacing map[string]bool) {
 	score, rootCause, customerFacing = map[string]float64{}, map[string]float64{}, map[string]bool{}
-	for _, name := range []string{metricUnified, metricRootCause} {
-		for _, dp := range points(md, name, attrGroup, groupService) {
+	for _, name := range []string{metricUnified, servicegraph.MetricRootCause} {
+		for _, dp := range points(md, name, attrGroup, servicegraph.GroupService) {
 			svc, _ := dp.Attributes().Get("service.name")
 			score[svc.Str()] = dp.DoubleValue()
-			cf, ok := dp.Attributes().Get(attrCustomerFacing)
+			cf, ok := dp.Attributes().Get(servicegraph.AttrCustomerFacing)
 			require.True(t, ok)
 			customerFacing[svc.Str()] = cf.Bool()
 		}
@@ -180,7 +181,7 @@ func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[strin
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() != metricRootCause {
+				if m.Name() != servicegraph.MetricRootCause {
 					continue
 				}
 				for _, dp := range m.Gauge().DataPoints().All() {
@@ -215,11 +216,11 @@ func TestServiceGraphFindsTheSlowDependency(t *testing.T) {
 	assert.Len(t, score, 5, "every service is scored, the user virtual node is not")
 
 	// The edge's scores carry the edge's ends, not the failed flag that splits its series.
-	edge := points(out, metricUnified, attrServer, "payments")
+	edge := points(out, metricUnified, servicegraph.AttrServer, "payments")
 	require.Len(t, edge, 1)
-	assert.Equal(t, map[string]any{"client": "checkout", "server": "payments", "connection_type": "", attrGroup: groupEdge}, edge[0].Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"client": "checkout", "server": "payments", "connection_type": "", attrGroup: servicegraph.GroupEdge}, edge[0].Attributes().AsRaw())
 	features := map[string]bool{}
-	for _, dp := range points(out, metricScore, attrServer, "payments") {
+	for _, dp := range points(out, metricScore, servicegraph.AttrServer, "payments") {
 		f, _ := dp.Attributes().Get(attrFeature)
 		features[f.Str()] = true
 	}

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/omen-otel/omen/internal/servicegraph"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
@@ -437,7 +438,7 @@ func TestEdgeStateRoundTrip(t *testing.T) {
 		md := sim.flush(i)
 		got := swapped.consumeCopy(md)
 		requireSameMetrics(t, orig.consumeCopy(md), got, "batch %d", i)
-		for _, dp := range points(got, metricUnified, attrGroup, groupEdge) {
+		for _, dp := range points(got, metricUnified, attrGroup, servicegraph.GroupEdge) {
 			maxScore = max(maxScore, dp.DoubleValue())
 		}
 	}

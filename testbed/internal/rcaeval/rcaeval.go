@@ -94,23 +94,23 @@ func evaluate(points []Point, sc Scenario) Result {
 		switch p.Metric {
 		case "anomaly.unified_score":
 			switch p.Attrs["anomaly.group"] {
-			case "service_graph.service":
+			case servicegraph.GroupService:
 				name, _ := p.Attrs["service.name"].(string)
 				if !strings.HasPrefix(name, sc.Prefix) {
 					continue
 				}
 				s := service(at(p.T), name)
 				s.Scored, s.Score = true, p.V
-				s.CustomerFacing, _ = p.Attrs["service.customer_facing"].(bool)
-			case "service_graph.edge":
-				c, _ := p.Attrs["client"].(string)
-				s, _ := p.Attrs["server"].(string)
+				s.CustomerFacing, _ = p.Attrs[servicegraph.AttrCustomerFacing].(bool)
+			case servicegraph.GroupEdge:
+				c, _ := p.Attrs[servicegraph.AttrClient].(string)
+				s, _ := p.Attrs[servicegraph.AttrServer].(string)
 				if strings.HasPrefix(s, sc.Prefix) {
 					b := at(p.T)
 					b.links = append(b.links, servicegraph.Link{Client: c, Server: s})
 				}
 			}
-		case "anomaly.root_cause":
+		case servicegraph.MetricRootCause:
 			if name, _ := p.Attrs["service.name"].(string); strings.HasPrefix(name, sc.Prefix) {
 				service(at(p.T), name).RootCause = p.V
 			}
@@ -254,7 +254,7 @@ func Report(w io.Writer, results []Result) {
 func Loudest(points []Point, prefix string, n int) []Point {
 	var out []Point
 	for _, p := range points {
-		if server, _ := p.Attrs["server"].(string); p.Metric == "anomaly.score" && strings.HasPrefix(server, prefix) {
+		if server, _ := p.Attrs[servicegraph.AttrServer].(string); p.Metric == "anomaly.score" && strings.HasPrefix(server, prefix) {
 			out = append(out, p)
 		}
 	}
