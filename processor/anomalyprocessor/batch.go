@@ -6,9 +6,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
+	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/rate"
 )
 
 // seriesState is what the processor keeps per scored series (or histogram/summary feature).

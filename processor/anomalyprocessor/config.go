@@ -9,9 +9,9 @@ import (
 
 	"go.opentelemetry.io/collector/filter"
 
+	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/servicegraph"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
 )
 
 // Config is the anomaly processor's configuration. The README's configuration table is the

@@ -4,7 +4,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/internal/detector"
 )
 
 // emitter appends score points to the scope the scored points came from. The score metrics are

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
 )
 

@@ -17,11 +17,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
 )
 

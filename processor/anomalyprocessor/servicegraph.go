@@ -7,11 +7,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/internal/servicegraph"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
 )
 
 // What the service graph adds.

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
+	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
 )
 

@@ -20,9 +20,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/servicegraph"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/detector"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
 )
 

@@ -8,7 +8,7 @@ package series
 import (
 	"iter"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+	"github.com/omen-otel/omen/internal/identity"
 )
 
 const pageBits = 10

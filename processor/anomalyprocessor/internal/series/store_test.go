@@ -3,7 +3,7 @@ package series
 import (
 	"testing"
 
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/identity"
+	"github.com/omen-otel/omen/internal/identity"
 )
 
 func id(n uint64) identity.Hash { return identity.Hash{Lo: n} }
