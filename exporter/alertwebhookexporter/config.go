@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/payload"
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // The formats of the requests the exporter sends.
@@ -66,9 +67,8 @@ type Config struct {
 	RateLimit RateLimitConfig `mapstructure:"rate_limit"`
 	// Rules say which scores alert, and how.
 	Rules []RuleConfig `mapstructure:"rules"`
-	// ServiceKey is the attribute naming a service in the anomaly processor's service graph
-	// scores (its service_graph.service_key): rules on anomaly.root_cause group the batch's
-	// services into incidents by it.
+	// ServiceKey is the attribute naming a service on the root-cause processor's incident points
+	// (its service_key): rules on anomaly.incident read an incident's services by it.
 	ServiceKey string `mapstructure:"service_key"`
 }
 
@@ -86,7 +86,8 @@ type RuleConfig struct {
 	// Name is the alertname label.
 	Name string `mapstructure:"name"`
 	// Metric is the score metric the rule reads: anomaly.unified_score when empty,
-	// anomaly.score, or anomaly.root_cause (one alert per incident, on its likely cause).
+	// anomaly.score, anomaly.root_cause, or anomaly.incident (one alert per incident, naming its
+	// likely cause).
 	Metric string `mapstructure:"metric"`
 	// Threshold: a score at or above it starts the alert.
 	Threshold float64 `mapstructure:"threshold"`
@@ -190,7 +191,7 @@ func (r *RuleConfig) validate() []error {
 // metric is the score metric read, anomaly.unified_score by default.
 func (r *RuleConfig) metric() string {
 	if r.Metric == "" {
-		return "anomaly.unified_score"
+		return names.Unified
 	}
 	return r.Metric
 }

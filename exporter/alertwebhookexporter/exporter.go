@@ -28,16 +28,7 @@ import (
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/alert"
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/metadata"
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/payload"
-	"github.com/omen-otel/omen/internal/servicegraph"
-)
-
-// The attributes and metrics of the anomaly processor this exporter reads.
-const (
-	attrMetric     = "metric.name"
-	attrFeature    = "anomaly.feature"
-	metricExpected = "anomaly.expected"
-	metricLower    = "anomaly.lower"
-	metricUpper    = "anomaly.upper"
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // maxErrorBody bounds how much of a refused request's answer goes into the error.
@@ -68,8 +59,9 @@ type alertExporter struct {
 	// resend_interval and stale_after, so a re-send is at most that late.
 	tickInterval time.Duration
 
-	mu      sync.Mutex
-	machine *alert.Machine
+	mu        sync.Mutex
+	machine   *alert.Machine
+	incidents *incidents
 
 	client *http.Client
 	url    string
@@ -93,6 +85,7 @@ func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*aler
 		telemetry:    tb,
 		now:          time.Now,
 		tickInterval: min(cfg.ResendInterval, cfg.StaleAfter) / 4,
+		incidents:    newIncidents(cfg.ServiceKey, cfg.MaxAlerts),
 	}
 	machineRules := make([]alert.Rule, len(cfg.Rules))
 	for i, rc := range cfg.Rules {
@@ -190,7 +183,9 @@ func (e *alertExporter) tick(ctx context.Context) {
 			return
 		case <-t.C:
 			e.mu.Lock()
-			e.machine.Tick(e.now())
+			now := e.now()
+			e.machine.Tick(now)
+			e.incidents.expire(now.Add(-e.cfg.StaleAfter))
 			alerts := e.machine.Flush()
 			e.mu.Unlock()
 			// The error is already logged by exporterhelper; a lost re-send is made up by the next.
@@ -200,17 +195,25 @@ func (e *alertExporter) tick(ctx context.Context) {
 }
 
 // ConsumeMetrics feeds the rules' score points to the state machine and queues the notifications
-// it produces.
+// it produces. The root-cause processor's incident points are read in the order they come: an
+// incident's services and entry points come before the incident's own point.
 func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	now := e.now()
 	e.mu.Lock()
-	cache := map[float64]incidents{}
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
+				e.incidents.observe(m, now)
 				for i := range e.rules {
 					if e.rules[i].metric == m.Name() {
-						e.observe(ctx, i, rm.Resource().Attributes(), sm, m, now, e.incidentsFor(md, i, cache))
+						e.observe(ctx, i, rm.Resource().Attributes(), sm, m, now)
+					}
+				}
+				if m.Name() == names.Incident && m.Type() == pmetric.MetricTypeGauge {
+					for _, dp := range m.Gauge().DataPoints().All() {
+						if numberValue(dp) == 0 {
+							e.incidents.end(dp.Attributes())
+						}
 					}
 				}
 			}
@@ -221,28 +224,10 @@ func (e *alertExporter) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	return e.enqueue(ctx, alerts)
 }
 
-// incidentsFor groups the batch's services into incidents for the rules on anomaly.root_cause,
-// once per batch; nil when no rule needs them.
-func (e *alertExporter) incidentsFor(md pmetric.Metrics, ri int, cache map[float64]incidents) incidents {
-	r := &e.rules[ri]
-	if r.metric != servicegraph.MetricRootCause {
-		return nil
-	}
-	// A service stays part of an incident while its score holds at the resolve threshold, as a
-	// firing alert does: an incident whose services waver around the threshold stays one.
-	in, ok := cache[r.resolveAt]
-	if !ok {
-		in = incidentsOf(md, e.cfg.ServiceKey, r.resolveAt)
-		cache[r.resolveAt] = in
-	}
-	return in
-}
-
-// observe feeds one metric's points to the state machine. For a rule on anomaly.root_cause, in
-// is the batch's incidents: only the likely cause of an incident may alert, so an incident
-// reaches people as one notification naming the cause, and a service that stops being the cause
-// counts as calm.
-func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm pmetric.ScopeMetrics, m pmetric.Metric, now time.Time, in incidents) {
+// observe feeds one metric's points to the state machine. A rule on anomaly.incident alerts
+// once per incident; its annotations name the incident's likely cause, its services and entry
+// points as the root-cause processor last ranked them.
+func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm pmetric.ScopeMetrics, m pmetric.Metric, now time.Time) {
 	r := &e.rules[ri]
 	var dps pmetric.NumberDataPointSlice
 	switch m.Type() {
@@ -259,17 +244,14 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 			e.suppressed(ctx, "not_finite")
 			continue
 		}
-		var inc *servicegraph.Incident
-		if r.metric == servicegraph.MetricRootCause {
-			if inc = in.cause(e.cfg.ServiceKey, dp.Attributes()); inc == nil {
-				score = 0
-			}
-		}
 		// The common case: an ordinary score and no alert that it could resolve.
 		if score < r.resolveAt && e.machine.Len() == 0 {
 			continue
 		}
 		data := &templateData{Labels: e.groupLabels(r, res, dp.Attributes()), Rule: r.cfg.Name, Metric: r.metric, Score: score}
+		if r.metric == names.Incident {
+			e.incidents.describe(data, dp.Attributes())
+		}
 		labels := make(map[string]string, len(data.Labels)+len(r.cfg.Labels))
 		for k, v := range data.Labels {
 			labels[k] = v
@@ -281,9 +263,6 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 		p := alert.Point{Rule: ri, Labels: alert.NewLabels(labels), Time: dp.Timestamp().AsTime(), Score: score}
 		outcome := e.machine.Observe(p, now, func() (map[string]string, string) {
 			e.fillValues(data, sm, dp)
-			if inc != nil {
-				describe(data, inc)
-			}
 			annotations, url, err := r.templates.annotate(data)
 			if err != nil {
 				// The alert still fires: a broken annotation must not hide an anomaly.
@@ -336,23 +315,23 @@ func (e *alertExporter) groupLabels(r *rule, res, attrs pcommon.Map) map[string]
 // metric.name, same timestamp) and the band points (same attributes), as the anomaly processor
 // writes them. A feature of a histogram or summary has no single observed value.
 func (e *alertExporter) fillValues(d *templateData, sm pmetric.ScopeMetrics, score pmetric.NumberDataPoint) {
-	name, hasName := score.Attributes().Get(attrMetric)
-	_, hasFeature := score.Attributes().Get(attrFeature)
+	name, hasName := score.Attributes().Get(names.MetricName)
+	_, hasFeature := score.Attributes().Get(names.Feature)
 	var scored pcommon.Map
 	if hasName && !hasFeature {
 		scored = pcommon.NewMap()
 		score.Attributes().CopyTo(scored)
-		scored.Remove(attrMetric)
+		scored.Remove(names.MetricName)
 	}
 	for _, m := range sm.Metrics().All() {
 		var target *string
 		attrs := score.Attributes()
 		switch {
-		case m.Name() == metricExpected:
+		case m.Name() == names.Expected:
 			target = &d.Expected
-		case m.Name() == metricLower:
+		case m.Name() == names.Lower:
 			target = &d.Lower
-		case m.Name() == metricUpper:
+		case m.Name() == names.Upper:
 			target = &d.Upper
 		case hasName && !hasFeature && m.Name() == name.Str():
 			target, attrs = &d.Value, scored

@@ -1,107 +1,113 @@
 package alertwebhookexporter
 
 import (
+	"cmp"
+	"slices"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/omen-otel/omen/internal/servicegraph"
+	"github.com/omen-otel/omen/internal/names"
 )
 
-// What the anomaly processor emits besides the service graph's own names.
-const (
-	metricUnified = "anomaly.unified_score"
-	attrGroup     = "anomaly.group"
-)
+// incidents is what the root-cause processor says of its open incidents, read from the
+// anomaly.incident.service and anomaly.incident.entry_point points it emits before each
+// anomaly.incident point: per incident, its services by rank and its entry points as of the
+// newest timestamp seen. The exporter keeps no graph of its own; whichever batches bring the
+// points, the view of an incident at a time is the same.
+type incidents struct {
+	serviceKey string
+	max        int
+	views      map[string]*incidentView
+}
 
-// incidents maps each service of a batch's incidents to its incident.
-type incidents map[string]*servicegraph.Incident
+type incidentView struct {
+	ts       pcommon.Timestamp
+	ranks    map[string]float64 // service → rank, 1 for the likely cause
+	entry    map[string]bool
+	lastSeen time.Time // the exporter's clock, to forget incidents whose points stopped
+}
 
-// incidentsOf groups the services of one batch into incidents, from the service graph's scores
-// in it: a service belongs to an incident when its unified score reaches threshold.
-func incidentsOf(md pmetric.Metrics, serviceKey string, threshold float64) incidents {
-	services := map[string]*servicegraph.Service{}
-	service := func(attrs pcommon.Map) *servicegraph.Service {
-		v, ok := attrs.Get(serviceKey)
-		if !ok {
-			return nil
-		}
-		s := services[v.AsString()]
-		if s == nil {
-			s = &servicegraph.Service{Name: v.AsString()}
-			services[s.Name] = s
-		}
-		if cf, ok := attrs.Get(servicegraph.AttrCustomerFacing); ok && cf.Type() == pcommon.ValueTypeBool {
-			s.CustomerFacing = cf.Bool()
-		}
-		return s
+func newIncidents(serviceKey string, maxViews int) *incidents {
+	return &incidents{serviceKey: serviceKey, max: maxViews, views: map[string]*incidentView{}}
+}
+
+// observe reads the incident points of one metric; it ignores every other metric.
+func (in *incidents) observe(m pmetric.Metric, now time.Time) {
+	if m.Type() != pmetric.MetricTypeGauge || (m.Name() != names.IncidentService && m.Name() != names.IncidentEntryPoint) {
+		return
 	}
-	var links []servicegraph.Link
-	for _, rm := range md.ResourceMetrics().All() {
-		for _, sm := range rm.ScopeMetrics().All() {
-			for _, m := range sm.Metrics().All() {
-				if m.Type() != pmetric.MetricTypeGauge || (m.Name() != metricUnified && m.Name() != servicegraph.MetricRootCause) {
-					continue
-				}
-				for _, dp := range m.Gauge().DataPoints().All() {
-					attrs := dp.Attributes()
-					if m.Name() == servicegraph.MetricRootCause {
-						if s := service(attrs); s != nil {
-							s.RootCause = numberValue(dp)
-						}
-						continue
-					}
-					switch g, _ := attrs.Get(attrGroup); g.AsString() {
-					case servicegraph.GroupService:
-						if s := service(attrs); s != nil {
-							s.Scored, s.Score = true, numberValue(dp)
-						}
-					case servicegraph.GroupEdge:
-						c, ok1 := attrs.Get(servicegraph.AttrClient)
-						v, ok2 := attrs.Get(servicegraph.AttrServer)
-						if ok1 && ok2 {
-							links = append(links, servicegraph.Link{Client: c.AsString(), Server: v.AsString()})
-						}
-					}
-				}
+	for _, dp := range m.Gauge().DataPoints().All() {
+		id, ok1 := dp.Attributes().Get(names.IncidentID)
+		svc, ok2 := dp.Attributes().Get(in.serviceKey)
+		if !ok1 || !ok2 {
+			continue
+		}
+		v := in.views[id.AsString()]
+		if v == nil {
+			if len(in.views) >= in.max {
+				continue // bounded like the alerts: max_alerts
 			}
+			v = &incidentView{}
+			in.views[id.AsString()] = v
+		}
+		switch {
+		case dp.Timestamp() < v.ts:
+			continue // an older ranking's
+		case dp.Timestamp() > v.ts:
+			v.ts, v.ranks, v.entry = dp.Timestamp(), map[string]float64{}, map[string]bool{}
+		}
+		v.lastSeen = now
+		if m.Name() == names.IncidentService {
+			v.ranks[svc.AsString()] = numberValue(dp)
+		} else {
+			v.entry[svc.AsString()] = true
 		}
 	}
-	if len(services) == 0 {
-		return nil
-	}
-	list := make([]servicegraph.Service, 0, len(services))
-	for _, s := range services {
-		list = append(list, *s)
-	}
-	out := incidents{}
-	for _, inc := range servicegraph.Incidents(list, links, threshold) {
-		for _, s := range inc.Services {
-			out[s] = &inc
-		}
-	}
-	return out
 }
 
-// cause returns the incident whose likely cause is the service a root-cause point names; nil
-// when the service is not the cause of an incident of the batch.
-func (in incidents) cause(serviceKey string, attrs pcommon.Map) *servicegraph.Incident {
-	v, ok := attrs.Get(serviceKey)
+// describe adds what a person needs to know of the incident an anomaly.incident point names to
+// the template data; it returns false when no service of the incident is known.
+func (in *incidents) describe(d *templateData, attrs pcommon.Map) bool {
+	id, ok := attrs.Get(names.IncidentID)
 	if !ok {
-		return nil
+		return false
 	}
-	if inc := in[v.AsString()]; inc != nil && inc.Cause == v.AsString() {
-		return inc
+	v := in.views[id.AsString()]
+	if v == nil || len(v.ranks) == 0 {
+		return false
 	}
-	return nil
+	d.IncidentID = id.AsString()
+	d.Impacted = d.Impacted[:0]
+	for s := range v.ranks {
+		d.Impacted = append(d.Impacted, s)
+	}
+	slices.SortFunc(d.Impacted, func(a, b string) int { return cmp.Or(cmp.Compare(v.ranks[a], v.ranks[b]), strings.Compare(a, b)) })
+	d.RootCause = d.Impacted[0]
+	d.EntryPoints = d.EntryPoints[:0]
+	for s := range v.entry {
+		d.EntryPoints = append(d.EntryPoints, s)
+	}
+	slices.Sort(d.EntryPoints)
+	return true
 }
 
-// describe adds what a person needs to know of an incident to the template data.
-func describe(d *templateData, inc *servicegraph.Incident) {
-	d.RootCause = inc.Cause
-	d.Impacted = inc.Services
-	d.EntryPoints = inc.EntryPoints
+// end forgets an incident the root-cause processor closed (its anomaly.incident point is 0).
+func (in *incidents) end(attrs pcommon.Map) {
+	if id, ok := attrs.Get(names.IncidentID); ok {
+		delete(in.views, id.AsString())
+	}
+}
+
+// expire forgets the incidents whose points stopped coming before cutoff.
+func (in *incidents) expire(cutoff time.Time) {
+	for id, v := range in.views {
+		if v.lastSeen.Before(cutoff) {
+			delete(in.views, id)
+		}
+	}
 }
 
 func join(s []string) string { return strings.Join(s, ", ") }

@@ -10,98 +10,103 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
-	"github.com/omen-otel/omen/internal/servicegraph"
+	"github.com/omen-otel/omen/internal/names"
 )
 
-// graphScores is one batch of the service graph's scores, as the anomaly processor emits them:
-// frontend → checkout → payments, with rootCause and score per service.
-func graphScores(ts time.Time, score, rootCause map[string]float64) pmetric.Metrics {
+// incidentPoints is one ranking's incident points, as the root-cause processor emits them: the
+// incident's services by rank, its entry points, then the incident with its severity.
+func incidentPoints(ts time.Time, id string, severity float64, ranked []string, entry []string) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	ms := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics()
-	u := ms.AppendEmpty()
-	u.SetName(metricUnified)
-	u.SetEmptyGauge()
-	rc := ms.AppendEmpty()
-	rc.SetName(servicegraph.MetricRootCause)
-	rc.SetEmptyGauge()
-	for _, l := range [][2]string{{"frontend", "checkout"}, {"checkout", "payments"}, {"user", "frontend"}} {
-		dp := u.Gauge().DataPoints().AppendEmpty()
-		dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-		dp.Attributes().PutStr(servicegraph.AttrClient, l[0])
-		dp.Attributes().PutStr(servicegraph.AttrServer, l[1])
-		dp.Attributes().PutStr(attrGroup, servicegraph.GroupEdge)
+	gauge := func(name string) pmetric.NumberDataPointSlice {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		return m.SetEmptyGauge().DataPoints()
 	}
-	for _, svc := range []string{"frontend", "checkout", "payments"} {
-		for _, x := range []struct {
-			m pmetric.Metric
-			v float64
-		}{{u, score[svc]}, {rc, rootCause[svc]}} {
-			dp := x.m.Gauge().DataPoints().AppendEmpty()
-			dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
-			dp.SetDoubleValue(x.v)
+	add := func(dps pmetric.NumberDataPointSlice, v float64, svc string) {
+		dp := dps.AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(ts))
+		dp.SetDoubleValue(v)
+		dp.Attributes().PutStr(names.IncidentID, id)
+		if svc != "" {
 			dp.Attributes().PutStr("service.name", svc)
-			dp.Attributes().PutBool(servicegraph.AttrCustomerFacing, svc == "frontend")
-			if x.m.Name() == metricUnified {
-				dp.Attributes().PutStr(attrGroup, servicegraph.GroupService)
-			}
 		}
 	}
+	eps := gauge(names.IncidentEntryPoint)
+	for _, s := range entry {
+		add(eps, 1, s)
+	}
+	svcs := gauge(names.IncidentService)
+	for i, s := range ranked {
+		add(svcs, float64(i+1), s)
+	}
+	add(gauge(names.Incident), severity, "")
 	return md
 }
 
-// TestIncidentIsOneNotification: three anomalous services that call each other make one alert,
-// on the likely cause, naming the impacted services and the customer-facing entry point; when
-// the ranking moves to another service of the same incident, the first resolves.
+func incidentRule() []RuleConfig {
+	return []RuleConfig{{
+		Name: "ServiceIncident", Metric: names.Incident, Threshold: 7, ResolveThreshold: 3,
+		GroupBy:     []string{names.IncidentID},
+		Annotations: map[string]string{"summary": "{{ .RootCause }} is failing; {{ len .Impacted }} services suffer"},
+	}}
+}
+
+// TestIncidentIsOneNotification: an incident of three services makes one alert, naming the
+// likely cause, the impacted services and the customer-facing entry point; when its cause
+// changes it stays one alert, and it resolves when the incident ends.
 func TestIncidentIsOneNotification(t *testing.T) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL)
-	cfg.Rules = []RuleConfig{{
-		Name: "ServiceIncident", Metric: servicegraph.MetricRootCause, Threshold: 7, ResolveThreshold: 3,
-		GroupBy:     []string{"service.name"},
-		Annotations: map[string]string{"summary": "{{ .RootCause }} is failing; {{ len .Impacted }} services suffer"},
-	}}
+	cfg.Rules = incidentRule()
 	te := startExporter(t, cfg)
 	ctx := context.Background()
 
-	score := map[string]float64{"frontend": 8, "checkout": 9, "payments": 9.5}
-	// checkout's root-cause score passes the threshold too, but payments explains it better.
-	require.NoError(t, te.ConsumeMetrics(ctx, graphScores(now0, score, map[string]float64{"frontend": 0, "checkout": 7.5, "payments": 9.5})))
+	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0, "abc", 9.5, []string{"payments", "checkout", "frontend"}, []string{"frontend"})))
 	firing := decode(t, r.wait(t, 1)[0])
 	require.Len(t, firing, 1)
-	assert.Equal(t, map[string]string{"alertname": "ServiceIncident", "service_name": "payments"}, firing[0].Labels)
+	assert.Equal(t, map[string]string{"alertname": "ServiceIncident", "anomaly_incident_id": "abc"}, firing[0].Labels)
 	assert.Equal(t, map[string]string{
 		"summary":            "payments is failing; 3 services suffer",
 		"score":              "9.5",
+		"incident_id":        "abc",
 		"root_cause_service": "payments",
 		"impacted_services":  "payments, checkout, frontend",
 		"entry_points":       "frontend",
 	}, firing[0].Annotations)
 
 	te.setNow(now0.Add(10 * time.Second))
-	require.NoError(t, te.ConsumeMetrics(ctx, graphScores(now0.Add(10*time.Second), score, map[string]float64{"checkout": 9.8, "payments": 2})))
-	// Without a queue, ConsumeMetrics returns once the notifications are delivered.
-	var resolved, fired []string
-	for _, b := range r.wait(t, 2)[1:] {
-		for _, a := range decode(t, b) {
-			if a.EndsAt.After(now0.Add(time.Minute)) {
-				fired = append(fired, a.Labels["service_name"])
-			} else {
-				resolved = append(resolved, a.Labels["service_name"])
-			}
-		}
-	}
-	assert.Equal(t, []string{"payments"}, resolved)
-	assert.Equal(t, []string{"checkout"}, fired)
+	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(10*time.Second), "abc", 9, []string{"checkout", "payments", "frontend"}, []string{"frontend"})))
+	assert.Equal(t, 1, te.machine.Len(), "a change of cause is the same incident")
+
+	te.setNow(now0.Add(20 * time.Second))
+	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(20*time.Second), "abc", 0, nil, nil)))
+	bodies := r.wait(t, 2)
+	resolved := decode(t, bodies[len(bodies)-1])
+	require.Len(t, resolved, 1)
+	assert.Equal(t, "abc", resolved[0].Labels["anomaly_incident_id"])
+	assert.False(t, resolved[0].EndsAt.After(now0.Add(time.Minute)), "the incident's end resolves the alert")
+	assert.Empty(t, te.incidents.views, "an ended incident is forgotten")
 }
 
-// TestCalmServicesMakeNoIncident: a high root-cause score on a service whose own score is below
-// the threshold does not alert.
-func TestCalmServicesMakeNoIncident(t *testing.T) {
+// TestIncidentAcrossBatches: the incident's services and its own point may come in different
+// requests (a batch processor between); the alert names the same cause.
+func TestIncidentAcrossBatches(t *testing.T) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL)
-	cfg.Rules = []RuleConfig{{Name: "ServiceIncident", Metric: servicegraph.MetricRootCause, Threshold: 7}}
+	cfg.Rules = incidentRule()
 	te := startExporter(t, cfg)
-	md := graphScores(now0, map[string]float64{"payments": 6}, map[string]float64{"payments": 8})
-	require.NoError(t, te.ConsumeMetrics(context.Background(), md))
-	assert.Zero(t, te.machine.Len())
+	ctx := context.Background()
+	md := incidentPoints(now0, "abc", 8, []string{"db", "api"}, []string{"api"})
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := 0; i < ms.Len(); i++ {
+		one := pmetric.NewMetrics()
+		ms.At(i).CopyTo(one.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty())
+		require.NoError(t, te.ConsumeMetrics(ctx, one))
+	}
+	firing := decode(t, r.wait(t, 1)[0])
+	require.Len(t, firing, 1)
+	assert.Equal(t, "db", firing[0].Annotations["root_cause_service"])
+	assert.Equal(t, "db, api", firing[0].Annotations["impacted_services"])
+	assert.Equal(t, "api", firing[0].Annotations["entry_points"])
 }

@@ -23,9 +23,10 @@ type templateData struct {
 	// expected value and band (from anomaly.expected/lower/upper, with the processor's bands:
 	// true); each is empty when the batch did not carry it.
 	Value, Expected, Lower, Upper string
-	// RootCause, Impacted and EntryPoints describe the incident of a rule on anomaly.root_cause:
-	// the likely cause, every anomalous service of the incident (the cause first) and the
-	// customer-facing services whose requests reach the cause.
+	// IncidentID, RootCause, Impacted and EntryPoints describe the incident of a rule on
+	// anomaly.incident: its id, the likely cause, every service of the incident (the cause first)
+	// and the customer-facing services whose requests reach the cause.
+	IncidentID  string
 	RootCause   string
 	Impacted    []string
 	EntryPoints []string
@@ -105,6 +106,7 @@ func (t *ruleTemplates) annotate(d *templateData) (map[string]string, string, er
 		out["band"] = "[" + d.Lower + ", " + d.Upper + "]"
 	}
 	if d.RootCause != "" {
+		out["incident_id"] = d.IncidentID
 		out["root_cause_service"] = d.RootCause
 		out["impacted_services"] = join(d.Impacted)
 		if len(d.EntryPoints) > 0 {

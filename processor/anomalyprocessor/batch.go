@@ -3,11 +3,9 @@ package anomalyprocessor
 import (
 	"math"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/omen-otel/omen/internal/detector"
-	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/rate"
 )
 
@@ -20,7 +18,7 @@ type seriesState struct {
 }
 
 // batch is the scratch of one ConsumeMetrics call: counters flushed to telemetry once per call,
-// buffers reused across calls, and the composite keys the call touched.
+// and buffers reused across calls.
 type batch struct {
 	now     int64
 	scored  int64
@@ -30,19 +28,6 @@ type batch struct {
 	bounds        []float64
 	counts        []float64
 	quantileNames map[float64]string
-
-	keys  map[identity.Hash]*keyScores
-	order []*keyScores // keys in order of first touch, for a deterministic output
-	pool  []*keyScores
-}
-
-// keyScores gathers the feature scores of one composite key within a batch.
-type keyScores struct {
-	group  *group
-	res    pcommon.Map // attributes of the first point's resource and of the point itself,
-	attrs  pcommon.Map // where the key values are read when the unified score is emitted
-	ts     int64
-	scores []float64
 }
 
 func (b *batch) skip(r skipReason) { b.skipped[r]++ }
@@ -94,85 +79,6 @@ func (b *batch) rateOK(s rate.Status) bool {
 		b.skip(skipCounterReset)
 	}
 	return false // rate.First starts the series: nothing to count
-}
-
-// contribute adds a feature score to the point's key in group g; a point that lacks one of the
-// key's attributes is not part of the group.
-func (b *batch) contribute(g *group, res, attrs pcommon.Map, ts int64, score float64) {
-	id := g.id
-	for _, k := range g.key {
-		v, ok := attrs.Get(k)
-		if !ok {
-			if v, ok = res.Get(k); !ok {
-				return
-			}
-		}
-		id = id.Then(identity.Value(v))
-	}
-	ks := b.keys[id]
-	if ks == nil {
-		if n := len(b.pool); n > 0 {
-			ks = b.pool[n-1]
-			b.pool = b.pool[:n-1]
-		} else {
-			ks = &keyScores{}
-		}
-		ks.group, ks.res, ks.attrs, ks.ts = g, res, attrs, ts
-		b.keys[id] = ks
-		b.order = append(b.order, ks)
-	}
-	ks.ts = max(ks.ts, ts)
-	ks.scores = append(ks.scores, score)
-}
-
-const descriptionUnified = "Anomaly score of a composite key, 0 to 10, combined from the scores of its features."
-
-// keyValue reads a key attribute of a key's first point, from the point or its resource.
-func keyValue(ks *keyScores, k string) (pcommon.Value, bool) {
-	if v, ok := ks.attrs.Get(k); ok {
-		return v, true
-	}
-	return ks.res.Get(k)
-}
-
-// emitUnified appends one anomaly.unified_score per key touched in the batch, in a resource of
-// its own that holds the key attributes found on the resource (the others go on the point).
-func (p *anomalyProcessor) emitUnified(md pmetric.Metrics) {
-	b := &p.batch
-	if len(b.order) == 0 {
-		return
-	}
-	for _, ks := range b.order {
-		rm := md.ResourceMetrics().AppendEmpty()
-		sm := rm.ScopeMetrics().AppendEmpty()
-		sm.Scope().SetName(scopeName)
-		m := sm.Metrics().AppendEmpty()
-		m.SetName(metricUnified)
-		m.SetDescription(descriptionUnified)
-		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
-		dp.SetTimestamp(pcommon.Timestamp(ks.ts))
-		score := ks.group.combiner.Combine(ks.scores)
-		dp.SetDoubleValue(score)
-		if p.graph != nil && ks.group.service >= 0 {
-			if v, ok := keyValue(ks, ks.group.key[ks.group.service]); ok {
-				p.graph.graph.Own(v.AsString(), ks.ts, score)
-			}
-		}
-		for _, k := range ks.group.key {
-			if v, ok := ks.attrs.Get(k); ok {
-				v.CopyTo(dp.Attributes().PutEmpty(k))
-			} else if v, ok := ks.res.Get(k); ok {
-				v.CopyTo(rm.Resource().Attributes().PutEmpty(k))
-			}
-		}
-		dp.Attributes().PutStr(attrGroup, ks.group.name)
-	}
-	for _, ks := range b.order {
-		*ks = keyScores{scores: ks.scores[:0]} // drop the references into md
-		b.pool = append(b.pool, ks)
-	}
-	clear(b.keys)
-	b.order = b.order[:0]
 }
 
 // explicitBuckets copies an explicit histogram point's buckets to b.bounds and b.counts; a

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // Steady-state load: 10,000 gauge series, 1,000 per service, each batch one service's scrape:
@@ -56,7 +58,7 @@ func advance(md pmetric.Metrics, interval int) {
 	ts := pcommon.NewTimestampFromTime(t0.Add(time.Duration(interval) * step))
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
-			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return strings.HasPrefix(m.Name(), outputPrefix) })
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool { return strings.HasPrefix(m.Name(), names.Prefix) })
 			for _, m := range sm.Metrics().All() {
 				for i, dp := range m.Gauge().DataPoints().All() {
 					dp.SetTimestamp(ts)

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"regexp"
 	"time"
 
 	"go.opentelemetry.io/collector/filter"
 
+	"github.com/omen-otel/omen/internal/confkey"
 	"github.com/omen-otel/omen/internal/detector"
-	"github.com/omen-otel/omen/internal/servicegraph"
+	omennames "github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
 )
 
@@ -40,62 +40,10 @@ type Config struct {
 	Groups []GroupConfig `mapstructure:"groups"`
 	// Detector tunes the per-series models; the defaults are the configuration evaluated on NAB.
 	Detector detector.Config `mapstructure:"detector"`
-	// ServiceGraph learns who calls whom from client→server edge metrics, scores every edge and
-	// service, and ranks the likely root cause.
-	ServiceGraph ServiceGraphConfig `mapstructure:"service_graph"`
-}
-
-// ServiceGraphConfig is the service graph's configuration.
-type ServiceGraphConfig struct {
-	// Enabled turns the service graph on. With it off, edge metrics are scored like any other.
-	Enabled bool `mapstructure:"enabled"`
-	// Edges say which metrics describe edges and which attributes name their ends. The default
-	// reads the servicegraph connector's metrics, as OTLP or scraped from Prometheus (Tempo's
-	// metrics-generator has the same shape).
-	Edges []EdgeSourceConfig `mapstructure:"edges"`
-	// Dimensions are further point attributes that tell edges of one client→server pair apart
-	// (the connector's dimensions come as client_<name> and server_<name>, so a canary's version
-	// is server_service.version). They become attributes of the edge's scores.
-	Dimensions []string `mapstructure:"dimensions"`
-	// ServiceKey is the attribute that names a service in the groups: a group whose key includes
-	// it adds its unified score to that service's.
-	ServiceKey string `mapstructure:"service_key"`
-	// ExternalClients are client names that stand for the world outside the graph (the
-	// connector's "user" virtual node): a service they alone call is customer-facing.
-	ExternalClients []string `mapstructure:"external_clients"`
-	// MaxEdges bounds the edges held. At the bound new edges are not learned (counted as
-	// refused) until others expire; known edges keep their models.
-	MaxEdges int `mapstructure:"max_edges"`
-	// EdgeTTL is how long an edge may go without a point (by the points' timestamps) before it
-	// and its models are forgotten.
-	EdgeTTL time.Duration `mapstructure:"edge_ttl"`
-}
-
-// EdgeSourceConfig describes one family of edge metrics. Each metric name may appear once
-// across all sources.
-type EdgeSourceConfig struct {
-	// Requests are monotonic sums counting the requests of an edge (all of them, failed or not).
-	Requests []string `mapstructure:"requests"`
-	// Failed are monotonic sums counting its failed requests.
-	Failed []string `mapstructure:"failed"`
-	// FailedWhen counts as failed the requests whose attribute matches a regular expression, for
-	// sources without a failed-requests metric (Istio: response_code ^5).
-	FailedWhen FailedWhenConfig `mapstructure:"failed_when"`
-	// Latency are histograms (explicit or exponential) of the server-side request duration.
-	Latency []string `mapstructure:"latency"`
-	// Client, Server and ConnectionType are the point attributes naming the calling service, the
-	// called one and the kind of connection (optional).
-	Client         string `mapstructure:"client"`
-	Server         string `mapstructure:"server"`
-	ConnectionType string `mapstructure:"connection_type"`
-}
-
-// FailedWhenConfig selects failed requests by an attribute's value.
-type FailedWhenConfig struct {
-	// Attribute is the point attribute read; empty turns the selection off.
-	Attribute string `mapstructure:"attribute"`
-	// Regexp is matched against its value (Go syntax, unanchored).
-	Regexp string `mapstructure:"regexp"`
+	// IntervalWait is how long a composite key's interval (its features' scores of one
+	// timestamp) waits, after its first score arrived, for the other features before its unified
+	// score is emitted; a newer timestamp of the key closes it at once.
+	IntervalWait time.Duration `mapstructure:"interval_wait"`
 }
 
 // GroupConfig is one composite key.
@@ -141,19 +89,17 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("exclude[%d]: %w", i, err))
 		}
 	}
+	if cfg.IntervalWait <= 0 {
+		errs = append(errs, fmt.Errorf("interval_wait must be > 0 (got %s)", cfg.IntervalWait))
+	}
 	if err := cfg.Detector.Validate(); err != nil {
-		errs = append(errs, within("detector", err))
+		errs = append(errs, confkey.Within("detector", err))
 	}
-	names := map[string]bool{}
-	if cfg.ServiceGraph.Enabled {
-		if err := cfg.ServiceGraph.validate(); err != nil {
-			errs = append(errs, within("service_graph", err))
-		}
-		names[servicegraph.GroupEdge], names[servicegraph.GroupService] = true, true
-	}
+	// The root-cause processor's groups share the anomaly.group attribute.
+	names := map[string]bool{omennames.GroupEdge: true, omennames.GroupService: true}
 	for i, g := range cfg.Groups {
 		if err := g.validate(); err != nil {
-			errs = append(errs, within(fmt.Sprintf("groups[%d]", i), err))
+			errs = append(errs, confkey.Within(fmt.Sprintf("groups[%d]", i), err))
 		}
 		if names[g.Name] {
 			errs = append(errs, fmt.Errorf("groups[%d]: name %q is used twice or reserved", i, g.Name))
@@ -218,80 +164,4 @@ func (g *GroupConfig) combiner() (combine.Combiner, error) {
 		return combine.Combiner{}, fmt.Errorf("top_k: %w", err)
 	}
 	return c, nil
-}
-
-func (sg *ServiceGraphConfig) validate() error {
-	var errs []error
-	if sg.MaxEdges <= 0 {
-		errs = append(errs, fmt.Errorf("max_edges must be > 0 (got %d)", sg.MaxEdges))
-	}
-	if sg.EdgeTTL <= 0 {
-		errs = append(errs, fmt.Errorf("edge_ttl must be > 0 (got %s)", sg.EdgeTTL))
-	}
-	if sg.ServiceKey == "" {
-		errs = append(errs, errors.New("service_key must be set"))
-	}
-	if len(sg.Edges) == 0 {
-		errs = append(errs, errors.New("edges must list at least one source"))
-	}
-	for i, d := range sg.Dimensions {
-		if d == "" {
-			errs = append(errs, fmt.Errorf("dimensions[%d] must not be empty", i))
-		}
-	}
-	seen := map[string]string{}
-	for i, e := range sg.Edges {
-		where := fmt.Sprintf("edges[%d]", i)
-		if err := e.validate(seen, where); err != nil {
-			errs = append(errs, within(where, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (e *EdgeSourceConfig) validate(seen map[string]string, where string) error {
-	var errs []error
-	if len(e.Requests) == 0 {
-		errs = append(errs, errors.New("requests must name at least one metric"))
-	}
-	if e.Client == "" || e.Server == "" {
-		errs = append(errs, errors.New("client and server must name the attributes of the edge's ends"))
-	}
-	if e.FailedWhen.Attribute != "" {
-		if _, err := regexp.Compile(e.FailedWhen.Regexp); err != nil || e.FailedWhen.Regexp == "" {
-			errs = append(errs, fmt.Errorf("failed_when.regexp must be a regular expression (got %q)", e.FailedWhen.Regexp))
-		}
-	}
-	for _, role := range []struct {
-		key   string
-		names []string
-	}{{"requests", e.Requests}, {"failed", e.Failed}, {"latency", e.Latency}} {
-		key := role.key
-		for j, n := range role.names {
-			at := fmt.Sprintf("%s.%s[%d]", where, key, j)
-			switch prev, dup := seen[n]; {
-			case n == "":
-				errs = append(errs, fmt.Errorf("%s[%d] must not be empty", key, j))
-			case dup:
-				errs = append(errs, fmt.Errorf("%s[%d]: metric %q is already %s", key, j, n, prev))
-			default:
-				seen[n] = at
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// within prefixes each error joined in err with the key it is found under, so every line of
-// the message names its key in full.
-func within(key string, err error) error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs := j.Unwrap()
-		out := make([]error, len(errs))
-		for i, e := range errs {
-			out[i] = within(key, e)
-		}
-		return errors.Join(out...)
-	}
-	return fmt.Errorf("%s: %w", key, err)
 }

@@ -36,24 +36,7 @@ func TestLoadConfig(t *testing.T) {
 		StaticBounds: map[string]Bounds{"http.server.active_requests": {Max: &limit}},
 	}}
 	full.Detector.MinSamples = 20
-	full.ServiceGraph = ServiceGraphConfig{
-		Enabled: true,
-		Edges: []EdgeSourceConfig{{
-			Requests:   []string{"istio_requests_total"},
-			FailedWhen: FailedWhenConfig{Attribute: "response_code", Regexp: "^5"},
-			Latency:    []string{"istio_request_duration_milliseconds"},
-			Client:     "source_workload",
-			Server:     "destination_workload",
-		}},
-		Dimensions:      []string{"destination_version"},
-		ServiceKey:      "k8s.deployment.name",
-		ExternalClients: []string{"unknown"},
-		MaxEdges:        500,
-		EdgeTTL:         5 * time.Minute,
-	}
-	noGraph := createDefaultConfig().(*Config)
-	noGraph.ServiceGraph.Enabled = false
-	noGraph.ServiceGraph.MaxEdges = 0
+	full.IntervalWait = 3 * time.Second
 
 	tests := []struct {
 		id      string
@@ -73,15 +56,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: "bad_bounds", wantErr: "groups[0]: static_bounds[m]: min (5) must be <= max (1)"},
 		{id: "duplicate_group", wantErr: `groups[1]: name "g" is used twice`},
 		{id: "bad_detector", wantErr: "detector: "},
-		{id: "bad_service_graph", wantErr: "service_graph: max_edges must be > 0 (got 0)"},
-		{id: "bad_service_graph", wantErr: "service_graph: edge_ttl must be > 0 (got 0s)"},
-		{id: "bad_service_graph", wantErr: "service_graph: service_key must be set"},
-		{id: "bad_service_graph", wantErr: "service_graph: edges[0]: client and server must name the attributes of the edge's ends"},
-		{id: "bad_service_graph", wantErr: `service_graph: edges[0]: failed_when.regexp must be a regular expression (got "(x")`},
-		{id: "bad_service_graph", wantErr: `service_graph: edges[0]: latency[0]: metric "a" is already edges[0].requests[0]`},
-		{id: "bad_service_graph", wantErr: "service_graph: edges[1]: requests must name at least one metric"},
+		{id: "bad_interval_wait", wantErr: "interval_wait must be > 0 (got 0s)"},
 		{id: "reserved_group", wantErr: `groups[0]: name "service_graph.edge" is used twice or reserved`},
-		{id: "no_graph", want: noGraph},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id+tt.wantErr, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/omen-otel/omen/internal/detector"
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // emitter appends score points to the scope the scored points came from. The score metrics are
@@ -20,11 +21,11 @@ type emitter struct {
 func (e *emitter) emit(ts int64, attrs pcommon.Map, name, feature string, score float64, res detector.Result) {
 	if !e.started {
 		e.started = true
-		e.score = e.gauge(metricScore, "Anomaly score of the metric named by metric.name, 0 to 10: a score of s is as surprising as an event of probability 10^-s on a well-behaved series.")
+		e.score = e.gauge(names.Score, "Anomaly score of the metric named by metric.name, 0 to 10: a score of s is as surprising as an event of probability 10^-s on a well-behaved series.")
 		if e.bands {
-			e.expected = e.gauge(metricExpected, "Value the model expected for the metric named by metric.name.")
-			e.lower = e.gauge(metricLower, "Lower end of the model's normal band for the metric named by metric.name.")
-			e.upper = e.gauge(metricUpper, "Upper end of the model's normal band for the metric named by metric.name.")
+			e.expected = e.gauge(names.Expected, "Value the model expected for the metric named by metric.name.")
+			e.lower = e.gauge(names.Lower, "Lower end of the model's normal band for the metric named by metric.name.")
+			e.upper = e.gauge(names.Upper, "Upper end of the model's normal band for the metric named by metric.name.")
 		}
 	}
 	point(e.score, ts, attrs, name, feature, score)
@@ -51,8 +52,8 @@ func point(dps pmetric.NumberDataPointSlice, ts int64, attrs pcommon.Map, name, 
 	out := dp.Attributes()
 	out.EnsureCapacity(attrs.Len() + 2)
 	attrs.CopyTo(out)
-	out.PutStr(attrMetric, name)
+	out.PutStr(names.MetricName, name)
 	if feature != "" {
-		out.PutStr(attrFeature, feature)
+		out.PutStr(names.Feature, feature)
 	}
 }

@@ -28,22 +28,7 @@ func createDefaultConfig() component.Config {
 		ScoreUngrouped:    true,
 		HistogramQuantile: 0.95,
 		Detector:          detector.Default(),
-		ServiceGraph: ServiceGraphConfig{
-			Enabled: true,
-			Edges: []EdgeSourceConfig{{
-				Requests: []string{"traces_service_graph_request_total"},
-				Failed:   []string{"traces_service_graph_request_failed_total"},
-				// OTLP from the connector, and its Prometheus name with the unit suffix.
-				Latency:        []string{"traces_service_graph_request_server", "traces_service_graph_request_server_seconds"},
-				Client:         "client",
-				Server:         "server",
-				ConnectionType: "connection_type",
-			}},
-			ServiceKey:      "service.name",
-			ExternalClients: []string{"user"},
-			MaxEdges:        10_000,
-			EdgeTTL:         15 * time.Minute,
-		},
+		IntervalWait:      time.Second,
 	}
 }
 

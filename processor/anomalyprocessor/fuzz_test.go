@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/filter"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // FuzzConsumeMetrics feeds arbitrary OTLP to the processor: it must never panic nor fail, and
@@ -52,7 +54,7 @@ func FuzzConsumeMetrics(f *testing.F) {
 			for _, rm := range out.ResourceMetrics().All() {
 				for _, sm := range rm.ScopeMetrics().All() {
 					for _, m := range sm.Metrics().All() {
-						if m.Name() != metricScore && m.Name() != metricUnified {
+						if m.Name() != names.Score && m.Name() != names.Unified {
 							continue
 						}
 						for _, dp := range m.Gauge().DataPoints().All() {

@@ -10,7 +10,8 @@ import (
 )
 
 // TestGolden feeds testdata/<case>/input.yaml to a fresh processor configured by
-// testdata/<case>/config.yaml and compares what it passes on with expected.yaml.
+// testdata/<case>/config.yaml and compares what it passes on, and then emits when it stops (the
+// keys' open intervals), with expected.yaml.
 func TestGolden(t *testing.T) {
 	for _, name := range []string{"groups"} {
 		t.Run(name, func(t *testing.T) {
@@ -20,6 +21,7 @@ func TestGolden(t *testing.T) {
 			in, err := golden.ReadMetrics(filepath.Join(dir, "input.yaml"))
 			require.NoError(t, err)
 			got := tp.consume(in)
+			tp.p.flush(true).ResourceMetrics().MoveAndAppendTo(got.ResourceMetrics())
 			want, err := golden.ReadMetrics(filepath.Join(dir, "expected.yaml"))
 			require.NoError(t, err)
 			require.NoError(t, pmetrictest.CompareMetrics(want, got,

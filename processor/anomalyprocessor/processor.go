@@ -3,8 +3,8 @@ package anomalyprocessor
 import (
 	"context"
 	"math"
-	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,31 +16,18 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
 )
 
-// Names of what the processor adds.
-const (
-	metricScore    = "anomaly.score"
-	metricUnified  = "anomaly.unified_score"
-	metricExpected = "anomaly.expected"
-	metricLower    = "anomaly.lower"
-	metricUpper    = "anomaly.upper"
-	// outputPrefix marks the processor's own metrics, which are never scored again.
-	outputPrefix = "anomaly."
-
-	attrMetric  = "metric.name"
-	attrFeature = "anomaly.feature"
-	attrGroup   = "anomaly.group"
-
-	scopeName = "github.com/omen-otel/omen/processor/anomalyprocessor"
-)
+const scopeName = "github.com/omen-otel/omen/processor/anomalyprocessor"
 
 // Reasons a point updated no model (the reason attribute of anomaly_points_skipped).
 type skipReason uint8
@@ -52,11 +39,10 @@ const (
 	skipOutOfOrder
 	skipCounterReset
 	skipLimit
-	skipNoEdge
 	numSkipReasons
 )
 
-var skipReasonNames = [numSkipReasons]string{"not_finite", "no_value", "negative", "out_of_order", "counter_reset", "limit", "no_edge"}
+var skipReasonNames = [numSkipReasons]string{"not_finite", "no_value", "negative", "out_of_order", "counter_reset", "limit"}
 
 type anomalyProcessor struct {
 	cfg     *Config
@@ -67,15 +53,20 @@ type anomalyProcessor struct {
 	groups  []group
 	now     func() time.Time
 
+	logger     *zap.Logger
 	skipAttrs  [numSkipReasons]metric.MeasurementOption
 	sweepEvery time.Duration
+	tickEvery  time.Duration
 	quantile   string // the anomaly.feature name of the histogram quantile, "p95"
 
 	mu        sync.Mutex
 	models    *series.Store[seriesState]
+	keys      keys // the composite keys' open intervals
 	lastSweep time.Time
-	batch     batch         // scratch of one ConsumeMetrics call, reused
-	graph     *serviceGraph // nil when the service graph is off
+	batch     batch // scratch of one ConsumeMetrics call, reused
+
+	stopTicker context.CancelFunc
+	tickerDone chan struct{}
 }
 
 // group is a GroupConfig made ready for the hot path.
@@ -86,7 +77,6 @@ type group struct {
 	key      []string
 	combiner combine.Combiner
 	bounds   map[string]Bounds
-	service  int // index of the service graph's service key in key, or -1
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*anomalyProcessor, error) {
@@ -103,15 +93,13 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		next:       next,
 		tel:        tel,
 		params:     params,
+		logger:     set.Logger,
 		now:        time.Now,
 		models:     series.New[seriesState](cfg.MaxSeries),
+		keys:       newKeys(),
 		sweepEvery: min(max(cfg.SeriesTTL/4, time.Second), time.Minute),
+		tickEvery:  max(cfg.IntervalWait/4, 10*time.Millisecond),
 		quantile:   quantileName(cfg.HistogramQuantile),
-	}
-	if cfg.ServiceGraph.Enabled {
-		if p.graph, err = newServiceGraph(cfg.ServiceGraph, cfg.Detector); err != nil {
-			return nil, err
-		}
 	}
 	if len(cfg.Exclude) > 0 {
 		p.exclude = filter.CreateFilter(cfg.Exclude)
@@ -128,13 +116,11 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 			key:      g.Key,
 			combiner: c,
 			bounds:   g.StaticBounds,
-			service:  slices.Index(g.Key, cfg.ServiceGraph.ServiceKey),
 		})
 	}
 	for r := range p.skipAttrs {
 		p.skipAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", skipReasonNames[r])))
 	}
-	p.batch.keys = map[identity.Hash]*keyScores{}
 	if err := tel.RegisterAnomalySeriesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -143,38 +129,64 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	}); err != nil {
 		return nil, err
 	}
-	if p.graph != nil {
-		if err := p.registerGraphTelemetry(); err != nil {
-			return nil, err
-		}
-	}
 	return p, nil
 }
 
-func (p *anomalyProcessor) registerGraphTelemetry() error {
-	if err := p.tel.RegisterAnomalyGraphServicesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		nodes, _ := p.graph.graph.Len()
-		o.Observe(int64(nodes))
-		return nil
-	}); err != nil {
-		return err
-	}
-	return p.tel.RegisterAnomalyGraphEdgesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		_, edges := p.graph.graph.Len()
-		o.Observe(int64(edges))
-		return nil
-	})
+// Start starts the ticker that emits the unified scores of the keys whose other features are
+// overdue.
+func (p *anomalyProcessor) Start(context.Context, component.Host) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.stopTicker = cancel
+	p.tickerDone = make(chan struct{})
+	go func() {
+		defer close(p.tickerDone)
+		t := time.NewTicker(p.tickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				p.emit(ctx, p.flush(false))
+			}
+		}
+	}()
+	return nil
 }
 
-func (*anomalyProcessor) Start(context.Context, component.Host) error { return nil }
-
-func (p *anomalyProcessor) Shutdown(context.Context) error {
+// Shutdown stops the ticker and emits the unified scores of every open key: the next consumers
+// are still running while a processor shuts down.
+func (p *anomalyProcessor) Shutdown(ctx context.Context) error {
+	if p.stopTicker != nil {
+		p.stopTicker()
+		<-p.tickerDone
+	}
+	p.emit(ctx, p.flush(true))
 	p.tel.Shutdown()
 	return nil
+}
+
+func (p *anomalyProcessor) emit(ctx context.Context, md pmetric.Metrics) {
+	if md.ResourceMetrics().Len() == 0 {
+		return
+	}
+	if err := p.next.ConsumeMetrics(ctx, md); err != nil {
+		p.logger.Warn("The next consumer refused the unified scores.", zap.Error(err))
+	}
+}
+
+// flush closes the keys whose interval has waited interval_wait (every key with all) and
+// returns their unified scores.
+func (p *anomalyProcessor) flush(all bool) pmetric.Metrics {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	deadline := p.now().Add(-p.cfg.IntervalWait).UnixNano()
+	if all {
+		deadline = math.MaxInt64
+	}
+	md := pmetric.NewMetrics()
+	p.keys.closeDue(deadline, md)
+	return md
 }
 
 func (*anomalyProcessor) Capabilities() consumer.Capabilities {
@@ -191,6 +203,7 @@ func (p *anomalyProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 		if n := p.models.Expire(now.Add(-p.cfg.SeriesTTL).UnixNano()); n > 0 {
 			p.tel.AnomalySeriesEvicted.Add(ctx, int64(n))
 		}
+		p.keys.expire(now.Add(-p.cfg.SeriesTTL).UnixNano())
 	}
 	b := &p.batch
 	b.now = now.UnixNano()
@@ -198,10 +211,7 @@ func (p *anomalyProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metric
 	for i, n := 0, rms.Len(); i < n; i++ { // only the resources that came in
 		p.scoreResource(rms.At(i))
 	}
-	p.emitUnified(md)
-	if p.graph != nil {
-		p.scoreEdges(md)
-	}
+	p.keys.emit(md)
 	p.flushStats(ctx)
 	p.mu.Unlock()
 	return p.next.ConsumeMetrics(ctx, md)
@@ -219,10 +229,9 @@ func (p *anomalyProcessor) flushStats(ctx context.Context) {
 			b.skipped[r] = 0
 		}
 	}
-	if g := p.graph; g != nil && g.expired+g.refused > 0 {
-		p.tel.AnomalyGraphEdgesExpired.Add(ctx, g.expired)
-		p.tel.AnomalyGraphEdgesRefused.Add(ctx, g.refused)
-		g.expired, g.refused = 0, 0
+	if n := p.keys.late; n > 0 {
+		p.tel.AnomalyKeyScoresLate.Add(ctx, n)
+		p.keys.late = 0
 	}
 }
 
@@ -253,18 +262,11 @@ type metricScope struct {
 
 func (p *anomalyProcessor) scoreMetric(out *emitter, res pcommon.Map, scopeID identity.Hash, m pmetric.Metric) {
 	name := m.Name()
-	if len(name) >= len(outputPrefix) && name[:len(outputPrefix)] == outputPrefix {
+	if strings.HasPrefix(name, names.Prefix) {
 		return
 	}
 	if p.exclude != nil && p.exclude.Matches(name) {
 		return
-	}
-	if p.graph != nil {
-		if em, ok := p.graph.metrics[name]; ok {
-			ms := metricScope{out: out, res: res, id: scopeID.Then(identity.String(name)), name: name}
-			p.scoreEdgeMetric(&ms, m, em)
-			return
-		}
 	}
 	b := &p.batch
 	b.groups = b.groups[:0]
@@ -389,7 +391,7 @@ func (p *anomalyProcessor) score(ms *metricScope, st *seriesState, attrs pcommon
 	}
 	ms.out.emit(ts, attrs, ms.name, feature, score, res)
 	for _, g := range ms.groups {
-		b.contribute(g, ms.res, attrs, ts, score)
+		p.keys.contribute(g, ms.res, attrs, ts, b.now, score)
 	}
 }
 

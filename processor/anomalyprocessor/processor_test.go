@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
 )
 
@@ -112,7 +113,7 @@ func TestPassesInputThroughAndScoresAfterWarmUp(t *testing.T) {
 		got := out.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0)
 		assert.Equal(t, want.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0), got)
 
-		scores := points(out, metricScore, attrMetric, "temperature")
+		scores := points(out, names.Score, names.MetricName, "temperature")
 		if i < cfg.Detector.MinSamples {
 			require.Emptyf(t, scores, "point %d scored during warm-up", i)
 			continue
@@ -128,7 +129,7 @@ func TestPassesInputThroughAndScoresAfterWarmUp(t *testing.T) {
 		}
 	}
 	out := tp.consume(gaugeBatch(500, 50+15))
-	spike := points(out, metricScore, attrMetric, "temperature")[0].DoubleValue()
+	spike := points(out, names.Score, names.MetricName, "temperature")[0].DoubleValue()
 	assert.Less(t, maxNormal, 5.0, "Gaussian noise must not look anomalous")
 	assert.GreaterOrEqual(t, spike, 7.0, "a 15-sigma spike must score high")
 }
@@ -159,11 +160,11 @@ func TestCumulativeCounterIsScoredAsRate(t *testing.T) {
 		total += (50 + rng.NormFloat64()) * step.Seconds()
 		out = tp.consume(counterBatch(i, total))
 	}
-	expected := points(out, metricExpected, attrMetric, "requests")
+	expected := points(out, names.Expected, names.MetricName, "requests")
 	require.Len(t, expected, 1)
 	assert.InDelta(t, 50, expected[0].DoubleValue(), 2, "the model learns the per-second rate")
-	lower := points(out, metricLower, attrMetric, "requests")[0].DoubleValue()
-	upper := points(out, metricUpper, attrMetric, "requests")[0].DoubleValue()
+	lower := points(out, names.Lower, names.MetricName, "requests")[0].DoubleValue()
+	upper := points(out, names.Upper, names.MetricName, "requests")[0].DoubleValue()
 	assert.Less(t, lower, expected[0].DoubleValue())
 	assert.Greater(t, upper, expected[0].DoubleValue())
 
@@ -214,7 +215,7 @@ func TestHistogramFeatures(t *testing.T) {
 		"p95":  0.35, // rank 95 is halfway into (0.2, 0.5]
 	}
 	for feature, v := range want {
-		got := points(out, metricExpected, attrFeature, feature)
+		got := points(out, names.Expected, names.Feature, feature)
 		require.Lenf(t, got, 1, "feature %s", feature)
 		assert.InDeltaf(t, v, got[0].DoubleValue(), 1e-6, "feature %s", feature)
 	}
@@ -259,9 +260,9 @@ func TestExponentialHistogramAndSummaryFeatures(t *testing.T) {
 		{"size", "p95", 4 + 4*0.5}, // rank 95 is halfway into (4, 8]
 		{"rpc.duration", "p99", 0.8},
 	} {
-		got := points(out, metricExpected, attrFeature, c.feature)
+		got := points(out, names.Expected, names.Feature, c.feature)
 		require.Lenf(t, got, 1, "%s %s", c.metric, c.feature)
-		m, _ := got[0].Attributes().Get(attrMetric)
+		m, _ := got[0].Attributes().Get(names.MetricName)
 		assert.Equal(t, c.metric, m.Str())
 		assert.InDeltaf(t, c.want, got[0].DoubleValue(), 1e-6, "%s %s", c.metric, c.feature)
 	}
@@ -305,7 +306,7 @@ func TestBadInputIsCountedAndSkipped(t *testing.T) {
 	// The huge values left the model usable: later points are scored with finite numbers.
 	for i := range 40 {
 		out := tp.consume(gaugeNamed("g", i+10, float64(i%3)))
-		for _, s := range points(out, metricScore, attrMetric, "g") {
+		for _, s := range points(out, names.Score, names.MetricName, "g") {
 			require.False(t, math.IsNaN(s.DoubleValue()) || math.IsInf(s.DoubleValue(), 0))
 		}
 	}
@@ -352,7 +353,7 @@ func TestExcludeAndScoreUngrouped(t *testing.T) {
 	tp := newTestProcessor(t, cfg)
 	for i := range 3 {
 		out := tp.consume(gaugeNamed("system.load", i, 1))
-		assert.Empty(t, points(out, metricScore, attrMetric, "system.load"))
+		assert.Empty(t, points(out, names.Score, names.MetricName, "system.load"))
 	}
 
 	cfg = testConfig()
@@ -394,5 +395,5 @@ func TestBurstOfNewSeries(t *testing.T) {
 		{Value: perBatch*batches - (maxSeries - 1), Attributes: attribute.NewSet(attribute.String("reason", "limit"))},
 	}, metricdatatest.IgnoreTimestamp())
 	out := tp.consume(gaugeNamed("learned", 30, 0))
-	require.Len(t, points(out, metricScore, attrMetric, "learned"), 1, "the learned series is still scored")
+	require.Len(t, points(out, names.Score, names.MetricName, "learned"), 1, "the learned series is still scored")
 }

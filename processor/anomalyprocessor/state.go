@@ -12,7 +12,6 @@ import (
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/rate"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/evidence"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
 )
 
@@ -37,23 +36,11 @@ import (
 //	part    delta (rate.Delta.AppendBinary)
 //	part    cumulative histogram (rate.Histogram.AppendBinary), when flagged
 //
-// An edge of the service graph (edgeVersion):
-//
-//	byte    version
-//	int64   last timestamp, unix nanos
-//	64 B    evidence.Arrivals, evidence.Failures, evidence.Mean: their float64 fields in order
-//	part    request rate model (detector.Model.MarshalBinary)
-//	part    error ratio model
-//	part    latency model
-//
 // where a part is a uint32 length followed by that many bytes.
 
-// seriesVersion and edgeVersion are bumped whenever the layouts above change; the parts carry
-// versions of their own.
-const (
-	seriesVersion = 1
-	edgeVersion   = 1
-)
+// seriesVersion is bumped whenever the layout above changes; the parts carry versions of their
+// own.
+const seriesVersion = 1
 
 // seriesHasHist flags a series with a cumulative histogram.
 const seriesHasHist = 1
@@ -120,62 +107,6 @@ func decodeSeries(params *detector.Params, data []byte) (st seriesState, lastSee
 		return seriesState{}, 0, fmt.Errorf("series state: %w", err)
 	}
 	return st, lastSeen, nil
-}
-
-// appendEdge appends the encoding of one edge's state. The service graph's topology is not part
-// of it: internal/servicegraph keeps that, and a checkpoint needs both.
-func appendEdge(b []byte, es *edgeState) ([]byte, error) {
-	b = append(b, edgeVersion)
-	b = binary.LittleEndian.AppendUint64(b, uint64(es.lastTS))
-	var err error
-	if b, err = binary.Append(b, binary.LittleEndian, &evidenceState{es.arrivals, es.failures, es.latencyMean}); err != nil {
-		return nil, err
-	}
-	for _, m := range []*detector.Model{&es.rate, &es.errorRatio, &es.latency} {
-		if b, err = appendModel(b, m); err != nil {
-			return nil, err
-		}
-	}
-	return b, nil
-}
-
-// evidenceState is the edge's evidence tests, encoded whole by encoding/binary: they are plain
-// exported floats, and a field added to one changes the length, so older encodings are refused
-// rather than misread.
-type evidenceState struct {
-	Arrivals evidence.Arrivals
-	Failures evidence.Failures
-	Mean     evidence.Mean
-}
-
-// decodeEdge decodes an edge encoded by appendEdge. Its models are built from params, the
-// service graph's detector parameters.
-func decodeEdge(params *detector.Params, data []byte) (*edgeState, error) {
-	head := 1 + 8 + binary.Size(evidenceState{})
-	if len(data) < head {
-		return nil, fmt.Errorf("edge state: %w (%d bytes)", errTruncated, len(data))
-	}
-	if data[0] != edgeVersion {
-		return nil, fmt.Errorf("edge state: version %d, want %d", data[0], edgeVersion)
-	}
-	var ev evidenceState
-	if _, err := binary.Decode(data[9:head], binary.LittleEndian, &ev); err != nil {
-		return nil, fmt.Errorf("edge state: evidence: %w", err)
-	}
-	es := &edgeState{
-		lastTS:      int64(binary.LittleEndian.Uint64(data[1:])),
-		rate:        *detector.New(params),
-		errorRatio:  *detector.New(params),
-		latency:     *detector.New(params),
-		arrivals:    ev.Arrivals,
-		failures:    ev.Failures,
-		latencyMean: ev.Mean,
-	}
-	parts := []namedPart{{"request rate model", &es.rate}, {"error ratio model", &es.errorRatio}, {"latency model", &es.latency}}
-	if err := decodeParts(data[head:], parts); err != nil {
-		return nil, fmt.Errorf("edge state: %w", err)
-	}
-	return es, nil
 }
 
 // appendModel appends a detector model as a part.

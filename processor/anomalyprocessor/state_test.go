@@ -22,16 +22,14 @@ import (
 
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
-	"github.com/omen-otel/omen/internal/servicegraph"
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
 )
 
-// TestStateEncodingCoversEveryField is a tripwire: a field added to seriesState or edgeState
-// must be encoded too (and seriesVersion or edgeVersion bumped), or a restored processor would
-// not continue where it stopped.
+// TestStateEncodingCoversEveryField is a tripwire: a field added to seriesState must be encoded
+// too (and seriesVersion bumped), or a restored processor would not continue where it stopped.
 func TestStateEncodingCoversEveryField(t *testing.T) {
 	assert.Equal(t, 4, reflect.TypeFor[seriesState]().NumField(), "seriesState changed: update appendSeries and decodeSeries")
-	assert.Equal(t, 7, reflect.TypeFor[edgeState]().NumField(), "edgeState changed: update appendEdge and decodeEdge")
 }
 
 // stream produces a realistic mix for one resource, batch by batch: gauges (one without
@@ -188,11 +186,9 @@ func bucketOf(bounds []float64, d float64) int {
 }
 
 // stateConfig scores everything, with bands, one group per service and the seasonal profile on.
-// The service graph is off: its topology is not part of the series snapshot.
 func stateConfig() *Config {
 	cfg := testConfig()
 	cfg.Bands = true
-	cfg.ServiceGraph.Enabled = false
 	cfg.Groups = []GroupConfig{{Name: "service", Metrics: []filter.Config{{Regex: ".*"}}, Key: []string{"service.name"}}}
 	return cfg
 }
@@ -236,6 +232,8 @@ func TestRestoredProcessorContinues(t *testing.T) {
 		orig.consume(s.batch(i))
 		orig.now = orig.now.Add(step)
 	}
+	// A stopping processor emits its keys' open intervals: only the models are restored.
+	orig.p.flush(true)
 	snap := snapshotOf(t, orig)
 	require.Len(t, snap, orig.p.models.Len())
 
@@ -253,11 +251,11 @@ func TestRestoredProcessorContinues(t *testing.T) {
 		got := restored.consumeCopy(md)
 		requireSameMetrics(t, want, got, "batch %d", i)
 		if i == before {
-			require.Empty(t, points(cold.consumeCopy(md), metricScore, attrMetric, "cpu"), "a cold processor is warming up")
-			require.Len(t, points(got, metricScore, attrMetric, "cpu"), 2, "the restored one scores at once")
+			require.Empty(t, points(cold.consumeCopy(md), names.Score, names.MetricName, "cpu"), "a cold processor is warming up")
+			require.Len(t, points(got, names.Score, names.MetricName, "cpu"), 2, "the restored one scores at once")
 		}
 		if i == streamSpike {
-			for _, dp := range points(got, metricScore, "host", "a") {
+			for _, dp := range points(got, names.Score, "host", "a") {
 				spike = dp.DoubleValue()
 			}
 		}
@@ -401,71 +399,4 @@ func TestRestoreRespectsMaxSeries(t *testing.T) {
 	_, ok := dst.p.models.LastSeen(newest[0])
 	require.True(t, ok, "m4 is within series_ttl")
 	metadatatest.AssertEqualAnomalyPointsScored(t, dst.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-}
-
-// TestEdgeStateRoundTrip replaces every edge's state of a processor running the connector's
-// metrics by its decoded encoding (and its series by a restored snapshot): from there on, its
-// output must equal that of a processor left alone, through a fault.
-func TestEdgeStateRoundTrip(t *testing.T) {
-	const before, after = 60, 60
-	orig := newTestProcessor(t, testConfig())
-	swapped := newTestProcessor(t, testConfig())
-	sim := newConnectorSim(3)
-	for i := range before {
-		md := sim.flush(i)
-		requireSameMetrics(t, orig.consumeCopy(md), swapped.consumeCopy(md))
-	}
-	sg := swapped.p.graph
-	require.NotEmpty(t, sg.edges)
-	for key, es := range sg.edges {
-		data, err := appendEdge(nil, es)
-		require.NoError(t, err)
-		decoded, err := decodeEdge(sg.params, data)
-		require.NoError(t, err)
-		again, err := appendEdge(nil, decoded)
-		require.NoError(t, err)
-		require.Equal(t, data, again)
-		sg.edges[key] = decoded
-	}
-	snap := snapshotOf(t, swapped)
-	require.NoError(t, swapped.p.restore(snap))
-
-	maxScore := 0.0
-	for i := before; i < before+after; i++ {
-		if i == before+20 {
-			sim.slow["payments"] = 4
-		}
-		md := sim.flush(i)
-		got := swapped.consumeCopy(md)
-		requireSameMetrics(t, orig.consumeCopy(md), got, "batch %d", i)
-		for _, dp := range points(got, metricUnified, attrGroup, servicegraph.GroupEdge) {
-			maxScore = max(maxScore, dp.DoubleValue())
-		}
-	}
-	assert.GreaterOrEqual(t, maxScore, 3.0, "the fault is scored")
-}
-
-func TestEdgeEncodingRejectsCorruptData(t *testing.T) {
-	tp := newTestProcessor(t, testConfig())
-	sim := newConnectorSim(4)
-	for i := range 30 {
-		tp.consume(sim.flush(i))
-	}
-	sg := tp.p.graph
-	var valid []byte
-	for _, es := range sg.edges {
-		var err error
-		valid, err = appendEdge(nil, es)
-		require.NoError(t, err)
-		break
-	}
-	for n := range len(valid) {
-		_, err := decodeEdge(sg.params, valid[:n])
-		require.ErrorIsf(t, err, errTruncated, "%d-byte prefix", n)
-	}
-	_, err := decodeEdge(sg.params, append([]byte{edgeVersion + 1}, valid[1:]...))
-	require.ErrorContains(t, err, "edge state: version")
-	_, err = decodeEdge(sg.params, append(slices.Clone(valid), 0))
-	require.ErrorContains(t, err, "trailing")
-	require.NotErrorIs(t, err, errTruncated)
 }

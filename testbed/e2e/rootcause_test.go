@@ -67,7 +67,7 @@ func rootCauseRunFromEnv(t *testing.T) rootCauseRun {
 }
 
 // TestRootCause runs generated microservice systems through the servicegraph connector and the
-// anomaly processor, injects one fault into each faulty system after the warm-up, and checks the
+// root-cause processor, injects one fault into each faulty system after the warm-up, and checks the
 // targets: the faulty service ranks first in at least 90% of the systems, every fault is
 // detected (score >= 7) within six flush intervals, and no fault-free system scores 7.
 func TestRootCause(t *testing.T) {
@@ -177,7 +177,7 @@ func TestRootCause(t *testing.T) {
 }
 
 // checkIncidentAlerts checks what Alertmanager holds at the end of the faults: every faulty
-// system has an alert on its faulty service, naming it as the root cause among the impacted
+// system has one alert, naming its faulty service as the root cause among the impacted
 // services, in at least 90% of the systems; no fault-free system has one.
 func checkIncidentAlerts(t *testing.T, alerts []harness.AMAlert, scenarios []rcaeval.Scenario) {
 	t.Helper()
@@ -185,7 +185,7 @@ func checkIncidentAlerts(t *testing.T, alerts []harness.AMAlert, scenarios []rca
 	for _, sc := range scenarios {
 		var mine []harness.AMAlert
 		for _, a := range alerts {
-			if a.Labels["alertname"] == "ServiceIncident" && strings.HasPrefix(a.Labels["service_name"], sc.Prefix) {
+			if a.Labels["alertname"] == "ServiceIncident" && strings.HasPrefix(a.Annotations["root_cause_service"], sc.Prefix) {
 				mine = append(mine, a)
 			}
 		}
@@ -198,15 +198,18 @@ func checkIncidentAlerts(t *testing.T, alerts []harness.AMAlert, scenarios []rca
 		faulty++
 		var found bool
 		for _, a := range mine {
-			found = found || (a.Labels["service_name"] == sc.Faulty && a.Annotations["root_cause_service"] == sc.Faulty &&
-				strings.Contains(a.Annotations["impacted_services"], sc.Faulty))
+			found = found || (a.Annotations["root_cause_service"] == sc.Faulty && strings.Contains(a.Annotations["impacted_services"], sc.Faulty))
 		}
 		if found {
 			named++
 		}
+		if len(mine) > 1 {
+			t.Errorf("%s: %d alerts for one fault, want one", sc.Prefix, len(mine))
+		}
 		t.Logf("%s: %d active incident alerts, the faulty service's among them: %v", sc.Prefix, len(mine), found)
 		for _, a := range mine {
-			t.Logf("  %s: impacted %s; entry points %s", a.Labels["service_name"], a.Annotations["impacted_services"], a.Annotations["entry_points"])
+			t.Logf("  incident %s: cause %s; impacted %s; entry points %s", a.Labels["anomaly_incident_id"], a.Annotations["root_cause_service"],
+				a.Annotations["impacted_services"], a.Annotations["entry_points"])
 		}
 	}
 	if faulty > 0 && float64(named) < 0.9*float64(faulty) {

@@ -5,13 +5,14 @@
 package rcaeval
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/omen-otel/omen/internal/servicegraph"
+	"github.com/omen-otel/omen/internal/names"
 )
 
 // Threshold is the score from which a service counts as anomalous.
@@ -47,9 +48,8 @@ type Result struct {
 	// RankedFirst is the share of the fault's anomalous intervals in which the faulty service
 	// ranked first.
 	RankedFirst float64
-	// Incidents counts distinct incidents over the run: an incident that shares a service with
-	// one of the last three intervals continues it (as an alert that keeps firing a little
-	// after its condition stops would).
+	// Incidents counts the distinct incidents the root-cause processor opened on the scenario's
+	// services after the fault (by their anomaly.incident.id).
 	Incidents int
 	// MaxScore is the highest service score seen (for a fault-free scenario, the closest call),
 	// and MaxService the service that had it.
@@ -57,10 +57,11 @@ type Result struct {
 	MaxService string
 }
 
-// batch is one flush of the service graph's scores for one scenario.
-type batch struct {
-	services map[string]*servicegraph.Service
-	links    []servicegraph.Link
+// service is one service's scores at one ranking.
+type service struct {
+	name             string
+	score, rootCause float64
+	scored           bool
 }
 
 // Evaluate measures every scenario on the exported points.
@@ -73,79 +74,64 @@ func Evaluate(points []Point, scenarios []Scenario) []Result {
 }
 
 func evaluate(points []Point, sc Scenario) Result {
-	batches := map[time.Time]*batch{}
-	at := func(t time.Time) *batch {
-		b := batches[t]
-		if b == nil {
-			b = &batch{services: map[string]*servicegraph.Service{}}
-			batches[t] = b
+	rankings := map[time.Time]map[string]*service{}
+	at := func(t time.Time, name string) *service {
+		r := rankings[t]
+		if r == nil {
+			r = map[string]*service{}
+			rankings[t] = r
 		}
-		return b
-	}
-	service := func(b *batch, name string) *servicegraph.Service {
-		s := b.services[name]
+		s := r[name]
 		if s == nil {
-			s = &servicegraph.Service{Name: name}
-			b.services[name] = s
+			s = &service{name: name}
+			r[name] = s
 		}
 		return s
 	}
+	r := Result{Scenario: sc}
+	incidents := map[string]bool{}
 	for _, p := range points {
+		name, _ := p.Attrs["service.name"].(string)
+		if !strings.HasPrefix(name, sc.Prefix) {
+			continue
+		}
 		switch p.Metric {
-		case "anomaly.unified_score":
-			switch p.Attrs["anomaly.group"] {
-			case servicegraph.GroupService:
-				name, _ := p.Attrs["service.name"].(string)
-				if !strings.HasPrefix(name, sc.Prefix) {
-					continue
-				}
-				s := service(at(p.T), name)
-				s.Scored, s.Score = true, p.V
-				s.CustomerFacing, _ = p.Attrs[servicegraph.AttrCustomerFacing].(bool)
-			case servicegraph.GroupEdge:
-				c, _ := p.Attrs[servicegraph.AttrClient].(string)
-				s, _ := p.Attrs[servicegraph.AttrServer].(string)
-				if strings.HasPrefix(s, sc.Prefix) {
-					b := at(p.T)
-					b.links = append(b.links, servicegraph.Link{Client: c, Server: s})
-				}
+		case names.Unified:
+			if p.Attrs[names.Group] == names.GroupService {
+				s := at(p.T, name)
+				s.scored, s.score = true, p.V
 			}
-		case servicegraph.MetricRootCause:
-			if name, _ := p.Attrs["service.name"].(string); strings.HasPrefix(name, sc.Prefix) {
-				service(at(p.T), name).RootCause = p.V
+		case names.RootCause:
+			at(p.T, name).rootCause = p.V
+		case names.IncidentService:
+			if id, _ := p.Attrs[names.IncidentID].(string); sc.Faulty != "" && !p.T.Before(sc.FaultAt) {
+				incidents[id] = true
 			}
 		}
 	}
-	times := make([]time.Time, 0, len(batches))
-	for t := range batches {
+	r.Incidents = len(incidents)
+	times := make([]time.Time, 0, len(rankings))
+	for t := range rankings {
 		times = append(times, t)
 	}
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
 
-	r := Result{Scenario: sc}
-	var recent [3][]servicegraph.Incident // the incidents of the last intervals
 	anomalous, first := 0, 0
 	for _, t := range times {
-		b := batches[t]
-		list := make([]servicegraph.Service, 0, len(b.services))
-		for _, s := range b.services {
-			list = append(list, *s)
-			if s.Score > r.MaxScore {
-				r.MaxScore, r.MaxService = s.Score, s.Name
+		list := make([]*service, 0, len(rankings[t]))
+		hot := false
+		for _, s := range rankings[t] {
+			list = append(list, s)
+			if s.score > r.MaxScore {
+				r.MaxScore, r.MaxService = s.score, s.name
 			}
+			hot = hot || (s.scored && s.score >= Threshold)
 		}
-		incidents := servicegraph.Incidents(list, b.links, Threshold)
-		for _, inc := range incidents {
-			if !continues(inc, recent[:]) {
-				r.Incidents++
-			}
-		}
-		recent[0], recent[1], recent[2] = recent[1], recent[2], incidents
-		if sc.Faulty == "" || t.Before(sc.FaultAt) || len(incidents) == 0 {
+		if sc.Faulty == "" || t.Before(sc.FaultAt) || !hot {
 			continue
 		}
-		servicegraph.SortByRootCause(list)
-		rank := slices.IndexFunc(list, func(s servicegraph.Service) bool { return s.Name == sc.Faulty }) + 1
+		slices.SortFunc(list, byRootCause)
+		rank := slices.IndexFunc(list, func(s *service) bool { return s.name == sc.Faulty }) + 1
 		if r.Rank == 0 {
 			r.Rank = rank
 		}
@@ -153,7 +139,7 @@ func evaluate(points []Point, sc Scenario) Result {
 		if rank == 1 {
 			first++
 		}
-		if s := b.services[sc.Faulty]; !r.Detected && s != nil && s.Score >= Threshold {
+		if s := rankings[t][sc.Faulty]; !r.Detected && s != nil && s.score >= Threshold {
 			r.Detected, r.MTTD = true, t.Sub(sc.FaultAt)
 			r.Rank = rank // the ranking when the faulty service itself is first flagged
 		}
@@ -164,17 +150,10 @@ func evaluate(points []Point, sc Scenario) Result {
 	return r
 }
 
-func continues(inc servicegraph.Incident, recent [][]servicegraph.Incident) bool {
-	for _, prev := range recent {
-		for _, p := range prev {
-			for _, s := range inc.Services {
-				if slices.Contains(p.Services, s) {
-					return true
-				}
-			}
-		}
-	}
-	return false
+// byRootCause orders services by root-cause score, then score, then name, as the root-cause
+// processor ranks them.
+func byRootCause(a, b *service) int {
+	return cmp.Or(cmp.Compare(b.rootCause, a.rootCause), cmp.Compare(b.score, a.score), strings.Compare(a.name, b.name))
 }
 
 // Summary is the run's verdict over its scenarios.
@@ -254,7 +233,7 @@ func Report(w io.Writer, results []Result) {
 func Loudest(points []Point, prefix string, n int) []Point {
 	var out []Point
 	for _, p := range points {
-		if server, _ := p.Attrs[servicegraph.AttrServer].(string); p.Metric == "anomaly.score" && strings.HasPrefix(server, prefix) {
+		if server, _ := p.Attrs[names.Server].(string); p.Metric == names.Score && strings.HasPrefix(server, prefix) {
 			out = append(out, p)
 		}
 	}

@@ -12,12 +12,15 @@ import (
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
 // flush is one interval of scores for the chain a → b → c: per service its score and
-// root-cause score.
-func flush(i int, scores map[string][2]float64) []Point {
+// root-cause score, and the services of the incident open then, if any.
+func flush(i int, scores map[string][2]float64, incident ...string) []Point {
 	t := t0.Add(time.Duration(i) * 10 * time.Second)
 	var out []Point
 	for _, l := range [][2]string{{"x-a", "x-b"}, {"x-b", "x-c"}} {
 		out = append(out, Point{Metric: "anomaly.unified_score", T: t, Attrs: map[string]any{"anomaly.group": "service_graph.edge", "client": l[0], "server": l[1]}})
+	}
+	for rank, svc := range incident {
+		out = append(out, Point{Metric: "anomaly.incident.service", T: t, V: float64(rank + 1), Attrs: map[string]any{"anomaly.incident.id": "i1", "service.name": svc}})
 	}
 	for _, svc := range []string{"x-a", "x-b", "x-c"} {
 		v := scores[svc]
@@ -35,10 +38,10 @@ func TestEvaluate(t *testing.T) {
 		points = append(points, flush(i, calm)...)
 	}
 	// The fault on c starts at 100 s: b is flagged first, wrongly ranked; c follows.
-	points = append(points, flush(10, map[string][2]float64{"x-a": {2, 1}, "x-b": {8, 8}, "x-c": {5, 5}})...)
-	points = append(points, flush(11, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}})...)
-	points = append(points, flush(12, calm)...) // a dip: the incident continues
-	points = append(points, flush(13, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}})...)
+	points = append(points, flush(10, map[string][2]float64{"x-a": {2, 1}, "x-b": {8, 8}, "x-c": {5, 5}}, "x-b", "x-c")...)
+	points = append(points, flush(11, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}}, "x-c", "x-b", "x-a")...)
+	points = append(points, flush(12, calm, "x-c", "x-b", "x-a")...) // a dip: the incident continues
+	points = append(points, flush(13, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}}, "x-c", "x-b", "x-a")...)
 	// Another system's points do not count.
 	points = append(points, Point{Metric: "anomaly.unified_score", T: t0, V: 10, Attrs: map[string]any{"anomaly.group": "service_graph.service", "service.name": "y-a"}})
 

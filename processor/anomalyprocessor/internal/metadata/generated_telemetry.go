@@ -25,17 +25,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                    metric.Meter
-	mu                       sync.Mutex
-	registrations            []metric.Registration
-	AnomalyGraphEdges        metric.Int64ObservableUpDownCounter
-	AnomalyGraphEdgesExpired metric.Int64Counter
-	AnomalyGraphEdgesRefused metric.Int64Counter
-	AnomalyGraphServices     metric.Int64ObservableUpDownCounter
-	AnomalyPointsScored      metric.Int64Counter
-	AnomalyPointsSkipped     metric.Int64Counter
-	AnomalySeriesEvicted     metric.Int64Counter
-	AnomalySeriesTracked     metric.Int64ObservableUpDownCounter
+	meter                metric.Meter
+	mu                   sync.Mutex
+	registrations        []metric.Registration
+	AnomalyKeyScoresLate metric.Int64Counter
+	AnomalyPointsScored  metric.Int64Counter
+	AnomalyPointsSkipped metric.Int64Counter
+	AnomalySeriesEvicted metric.Int64Counter
+	AnomalySeriesTracked metric.Int64ObservableUpDownCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -47,36 +44,6 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
-}
-
-// RegisterAnomalyGraphEdgesCallback sets callback for observable AnomalyGraphEdges metric.
-func (builder *TelemetryBuilder) RegisterAnomalyGraphEdgesCallback(cb metric.Int64Callback) error {
-	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cb(ctx, &observerInt64{inst: builder.AnomalyGraphEdges, obs: o})
-		return nil
-	}, builder.AnomalyGraphEdges)
-	if err != nil {
-		return err
-	}
-	builder.mu.Lock()
-	defer builder.mu.Unlock()
-	builder.registrations = append(builder.registrations, reg)
-	return nil
-}
-
-// RegisterAnomalyGraphServicesCallback sets callback for observable AnomalyGraphServices metric.
-func (builder *TelemetryBuilder) RegisterAnomalyGraphServicesCallback(cb metric.Int64Callback) error {
-	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		cb(ctx, &observerInt64{inst: builder.AnomalyGraphServices, obs: o})
-		return nil
-	}, builder.AnomalyGraphServices)
-	if err != nil {
-		return err
-	}
-	builder.mu.Lock()
-	defer builder.mu.Unlock()
-	builder.registrations = append(builder.registrations, reg)
-	return nil
 }
 
 // RegisterAnomalySeriesTrackedCallback sets callback for observable AnomalySeriesTracked metric.
@@ -122,28 +89,10 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.AnomalyGraphEdges, err = builder.meter.Int64ObservableUpDownCounter(
-		"otelcol_anomaly_graph_edges",
-		metric.WithDescription("Number of client→server edges in the service graph, each with its models. [Development]"),
-		metric.WithUnit("{edge}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.AnomalyGraphEdgesExpired, err = builder.meter.Int64Counter(
-		"otelcol_anomaly_graph_edges_expired",
-		metric.WithDescription("Number of edges forgotten because they went edge_ttl without a point. [Development]"),
-		metric.WithUnit("{edge}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.AnomalyGraphEdgesRefused, err = builder.meter.Int64Counter(
-		"otelcol_anomaly_graph_edges_refused",
-		metric.WithDescription("Number of times a new edge was not learned because the graph held max_edges edges. [Development]"),
-		metric.WithUnit("{edge}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.AnomalyGraphServices, err = builder.meter.Int64ObservableUpDownCounter(
-		"otelcol_anomaly_graph_services",
-		metric.WithDescription("Number of services in the service graph. [Development]"),
-		metric.WithUnit("{service}"),
+	builder.AnomalyKeyScoresLate, err = builder.meter.Int64Counter(
+		"otelcol_anomaly_key_scores_late",
+		metric.WithDescription("Number of feature scores that came after their composite key's interval at that timestamp had closed, left out of its unified score. [Development]"),
+		metric.WithUnit("{score}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.AnomalyPointsScored, err = builder.meter.Int64Counter(

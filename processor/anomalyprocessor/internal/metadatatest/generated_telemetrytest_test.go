@@ -20,33 +20,15 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	require.NoError(t, tb.RegisterAnomalyGraphEdgesCallback(func(_ context.Context, observer metric.Int64Observer) error {
-		observer.Observe(1)
-		return nil
-	}))
-	require.NoError(t, tb.RegisterAnomalyGraphServicesCallback(func(_ context.Context, observer metric.Int64Observer) error {
-		observer.Observe(1)
-		return nil
-	}))
 	require.NoError(t, tb.RegisterAnomalySeriesTrackedCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
 	}))
-	tb.AnomalyGraphEdgesExpired.Add(context.Background(), 1)
-	tb.AnomalyGraphEdgesRefused.Add(context.Background(), 1)
+	tb.AnomalyKeyScoresLate.Add(context.Background(), 1)
 	tb.AnomalyPointsScored.Add(context.Background(), 1)
 	tb.AnomalyPointsSkipped.Add(context.Background(), 1)
 	tb.AnomalySeriesEvicted.Add(context.Background(), 1)
-	AssertEqualAnomalyGraphEdges(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualAnomalyGraphEdgesExpired(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualAnomalyGraphEdgesRefused(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualAnomalyGraphServices(t, testTel,
+	AssertEqualAnomalyKeyScoresLate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualAnomalyPointsScored(t, testTel,

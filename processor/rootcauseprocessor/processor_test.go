@@ -1,6 +1,7 @@
-package anomalyprocessor
+package rootcauseprocessor
 
 import (
+	"context"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -9,15 +10,88 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"github.com/omen-otel/omen/internal/servicegraph"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadatatest"
+	"github.com/omen-otel/omen/internal/names"
+	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/metadatatest"
 )
+
+// t0 is the data's clock; the processor's own clock (for interval_wait) starts there too.
+var t0 = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+const step = 10 * time.Second
+
+type testProcessor struct {
+	t    *testing.T
+	p    *rootCauseProcessor
+	sink *consumertest.MetricsSink
+	tel  *componenttest.Telemetry
+	now  time.Time
+}
+
+func newTestProcessor(t *testing.T, cfg *Config) *testProcessor {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tp := &testProcessor{t: t, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), now: t0}
+	p, err := newProcessor(metadatatest.NewSettings(tp.tel), cfg, tp.sink)
+	require.NoError(t, err)
+	p.now = func() time.Time { return tp.now }
+	tp.p = p
+	t.Cleanup(func() {
+		require.NoError(t, p.Shutdown(context.Background()))
+		require.NoError(t, tp.tel.Shutdown(context.Background()))
+	})
+	return tp
+}
+
+// consume runs one batch and returns what the processor passed on.
+func (tp *testProcessor) consume(md pmetric.Metrics) pmetric.Metrics {
+	tp.t.Helper()
+	require.NoError(tp.t, tp.p.ConsumeMetrics(context.Background(), md))
+	all := tp.sink.AllMetrics()
+	return all[len(all)-1]
+}
+
+// interval feeds one flush of the connector, lets the processor's clock run on to the next
+// (past interval_wait), and returns the ranking that completed.
+func (tp *testProcessor) interval(md pmetric.Metrics) pmetric.Metrics {
+	tp.t.Helper()
+	tp.consume(md)
+	tp.now = tp.now.Add(step)
+	return tp.p.flush(false)
+}
+
+// points returns the points of the named metric whose attribute key has value want.
+func points(md pmetric.Metrics, metric, key, want string) []pmetric.NumberDataPoint {
+	var out []pmetric.NumberDataPoint
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() != metric || m.Type() != pmetric.MetricTypeGauge {
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					if v, ok := dp.Attributes().Get(key); ok && v.AsString() == want {
+						out = append(out, dp)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func testConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Detector.MinSamples = 20
+	return cfg
+}
 
 // connectorSim produces what contrib's servicegraph connector flushes for a small shop:
 // cumulative request and failure counters split by the failed flag, and server-latency
@@ -169,11 +243,11 @@ func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
 // serviceScores reads the service graph's per-service output of one batch.
 func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[string]float64, customerFacing map[string]bool) {
 	score, rootCause, customerFacing = map[string]float64{}, map[string]float64{}, map[string]bool{}
-	for _, name := range []string{metricUnified, servicegraph.MetricRootCause} {
-		for _, dp := range points(md, name, attrGroup, servicegraph.GroupService) {
+	for _, name := range []string{names.Unified, names.RootCause} {
+		for _, dp := range points(md, name, names.Group, names.GroupService) {
 			svc, _ := dp.Attributes().Get("service.name")
 			score[svc.Str()] = dp.DoubleValue()
-			cf, ok := dp.Attributes().Get(servicegraph.AttrCustomerFacing)
+			cf, ok := dp.Attributes().Get(names.CustomerFacing)
 			require.True(t, ok)
 			customerFacing[svc.Str()] = cf.Bool()
 		}
@@ -181,7 +255,7 @@ func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[strin
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() != servicegraph.MetricRootCause {
+				if m.Name() != names.RootCause {
 					continue
 				}
 				for _, dp := range m.Gauge().DataPoints().All() {
@@ -200,7 +274,7 @@ func TestServiceGraphFindsTheSlowDependency(t *testing.T) {
 	i := 0
 	maxCalm := 0.0
 	for ; i < 300; i++ {
-		score, _, _ := serviceScores(t, tp.consume(sim.flush(i)))
+		score, _, _ := serviceScores(t, tp.interval(sim.flush(i)))
 		if i > 40 {
 			for _, s := range score {
 				maxCalm = max(maxCalm, s)
@@ -209,19 +283,19 @@ func TestServiceGraphFindsTheSlowDependency(t *testing.T) {
 	}
 	assert.Less(t, maxCalm, 7.0, "no service looks anomalous without a fault")
 
-	out := tp.consume(sim.flush(i))
+	out := tp.interval(sim.flush(i))
 	score, rootCause, customerFacing := serviceScores(t, out)
 	assert.Equal(t, map[string]bool{"frontend": true, "checkout": false, "payments": false, "db": false, "search": false}, customerFacing,
 		"frontend is called only by the user virtual node")
 	assert.Len(t, score, 5, "every service is scored, the user virtual node is not")
 
 	// The edge's scores carry the edge's ends, not the failed flag that splits its series.
-	edge := points(out, metricUnified, servicegraph.AttrServer, "payments")
+	edge := points(out, names.Unified, names.Server, "payments")
 	require.Len(t, edge, 1)
-	assert.Equal(t, map[string]any{"client": "checkout", "server": "payments", "connection_type": "", attrGroup: servicegraph.GroupEdge}, edge[0].Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"client": "checkout", "server": "payments", "connection_type": "", names.Group: names.GroupEdge}, edge[0].Attributes().AsRaw())
 	features := map[string]bool{}
-	for _, dp := range points(out, metricScore, servicegraph.AttrServer, "payments") {
-		f, _ := dp.Attributes().Get(attrFeature)
+	for _, dp := range points(out, names.Score, names.Server, "payments") {
+		f, _ := dp.Attributes().Get(names.Feature)
 		features[f.Str()] = true
 	}
 	assert.Equal(t, map[string]bool{"request_rate": true, "error_ratio": true, "latency_mean": true}, features)
@@ -230,7 +304,7 @@ func TestServiceGraphFindsTheSlowDependency(t *testing.T) {
 	detected := false
 	for j := 0; j < 6 && !detected; j++ {
 		i++
-		score, rootCause, _ = serviceScores(t, tp.consume(sim.flush(i)))
+		score, rootCause, _ = serviceScores(t, tp.interval(sim.flush(i)))
 		detected = score["payments"] >= 7
 	}
 	require.True(t, detected, "a 5× slower payments scores 7 within six intervals: %v", score)
@@ -245,13 +319,13 @@ func TestServiceGraphFindsTheFailingDependency(t *testing.T) {
 	sim := newConnectorSim(2)
 	i := 0
 	for ; i < 200; i++ {
-		tp.consume(sim.flush(i))
+		tp.interval(sim.flush(i))
 	}
 	sim.errs["db"] = 0.3
 	var score, rootCause map[string]float64
 	for j := 0; j < 3; j++ {
 		i++
-		score, rootCause, _ = serviceScores(t, tp.consume(sim.flush(i)))
+		score, rootCause, _ = serviceScores(t, tp.interval(sim.flush(i)))
 	}
 	assert.GreaterOrEqual(t, score["db"], 7.0, "%v", score)
 	for _, svc := range []string{"frontend", "checkout", "search", "payments"} {
@@ -261,14 +335,16 @@ func TestServiceGraphFindsTheFailingDependency(t *testing.T) {
 
 func TestServiceGraphBoundAndTelemetry(t *testing.T) {
 	cfg := testConfig()
-	cfg.ServiceGraph.MaxEdges = 3
-	cfg.ServiceGraph.EdgeTTL = time.Minute
+	cfg.MaxEdges = 3
+	cfg.EdgeTTL = time.Minute
 	tp := newTestProcessor(t, cfg)
 	sim := newConnectorSim(3)
-	tp.consume(sim.flush(0))
-	metadatatest.AssertEqualAnomalyGraphEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualAnomalyGraphServices(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualAnomalyGraphEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	tp.interval(sim.flush(0))
+	metadatatest.AssertEqualRootcauseEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualRootcauseServices(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp())
+	// Every point of the three edges not learned is refused: two to four each (all requests,
+	// failed ones when there were any, latency).
+	metadatatest.AssertEqualRootcauseEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 10}}, metricdatatest.IgnoreTimestamp())
 
 	// Only the search → db edge keeps reporting: it is refused until the three edges held expire
 	// after edge_ttl (at 70 s, in the eighth batch, after its points were refused once more).
@@ -283,9 +359,10 @@ func TestServiceGraphBoundAndTelemetry(t *testing.T) {
 		}
 		tp.consume(md)
 	}
-	metadatatest.AssertEqualAnomalyGraphEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualAnomalyGraphEdgesExpired(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
-	metadatatest.AssertEqualAnomalyGraphEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3 + 7}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualRootcauseEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualRootcauseEdgesExpired(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+	// and search → db's four points in each of the seven batches before the expiry.
+	metadatatest.AssertEqualRootcauseEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 10 + 7*4}}, metricdatatest.IgnoreTimestamp())
 }
 
 // numberOrHistogramPoints returns a function removing the points of m whose attributes match.
@@ -314,7 +391,9 @@ func TestServiceGraphSkipsPointsWithoutEdge(t *testing.T) {
 	g.SetEmptyGauge().DataPoints().AppendEmpty().SetIntValue(1) // a gauge is no counter
 	out := tp.consume(md)
 	assert.Equal(t, 2, out.MetricCount(), "nothing is added")
-	metadatatest.AssertEqualAnomalyPointsSkipped(t, tp.tel, []metricdata.DataPoint[int64]{{
+	tp.now = tp.now.Add(step)
+	assert.Equal(t, 0, tp.p.flush(false).MetricCount(), "nothing is ranked")
+	metadatatest.AssertEqualRootcausePointsSkipped(t, tp.tel, []metricdata.DataPoint[int64]{{
 		Value: 2, Attributes: attribute.NewSet(attribute.String("reason", "no_edge")),
 	}}, metricdatatest.IgnoreTimestamp())
 }
@@ -327,14 +406,14 @@ func TestServiceGraphIgnoresCommonModeRateShifts(t *testing.T) {
 	sim := newConnectorSim(4)
 	i := 0
 	for ; i < 200; i++ {
-		tp.consume(sim.flush(i))
+		tp.interval(sim.flush(i))
 	}
 	for svc := range sim.rate {
 		sim.rate[svc] *= 3
 	}
-	out := tp.consume(sim.flush(i))
+	out := tp.interval(sim.flush(i))
 	rateScores := 0
-	for _, dp := range points(out, metricScore, attrFeature, featureRequestRate) {
+	for _, dp := range points(out, names.Score, names.Feature, names.FeatureRequestRate) {
 		if dp.DoubleValue() >= 7 {
 			rateScores++
 		}

@@ -1,6 +1,7 @@
-package servicegraph
+package graph
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -52,14 +53,8 @@ func TestRootCauseIsTheDeepestSufferer(t *testing.T) {
 	assert.False(t, m["db"].CustomerFacing)
 	assert.False(t, m["search"].Scored, "search has no incoming edge and no own score")
 
-	SortByRootCause(ss)
+	slices.SortFunc(ss, func(a, b Service) int { return ByRootCause(&a, &b) })
 	assert.Equal(t, "payments", ss[0].Name)
-
-	inc := Incidents(ss, g.Edges(), 5)
-	require.Len(t, inc, 1)
-	assert.Equal(t, "payments", inc[0].Cause)
-	assert.Equal(t, []string{"payments", "checkout", "frontend"}, inc[0].Services)
-	assert.Equal(t, []string{"frontend"}, inc[0].EntryPoints)
 }
 
 func TestRateChangesDoNotExplainCallers(t *testing.T) {
@@ -110,21 +105,4 @@ func TestBoundAndExpiry(t *testing.T) {
 	assert.True(t, g.Observe(key("c", "d"), 41*sec))
 	m := byName(g.Services(41 * sec))
 	assert.True(t, m["b"].CustomerFacing, "b lost its only caller")
-}
-
-func TestIncidentsSplitByConnection(t *testing.T) {
-	ss := []Service{
-		{Name: "a", Scored: true, Score: 9, RootCause: 9, CustomerFacing: true},
-		{Name: "b", Scored: true, Score: 8, RootCause: 2},
-		{Name: "c", Scored: true, Score: 2},
-		{Name: "d", Scored: true, Score: 7.5, RootCause: 7.5},
-		{Name: "e", Score: 9}, // not scored: not part of any incident
-	}
-	links := []Link{{"a", "b"}, {"b", "c"}, {"c", "d"}, {"x", "d"}}
-	inc := Incidents(ss, links, 7)
-	require.Len(t, inc, 2, "c is calm, so d is a separate incident")
-	assert.Equal(t, Incident{Cause: "a", Services: []string{"a", "b"}, EntryPoints: []string{"a"}}, inc[0])
-	assert.Equal(t, "d", inc[1].Cause)
-	assert.Equal(t, []string{"a"}, inc[1].EntryPoints, "a reaches d through the calm c")
-	assert.Empty(t, Incidents(ss, links, 9.5))
 }

@@ -1,8 +1,6 @@
-// Package servicegraph holds the service topology learned from client→server edge metrics, the
-// scores of its edges and services, and the root-cause ranking built on them. It knows nothing
-// of pdata: the anomaly processor feeds it, and the alert webhook exporter uses its incident
-// grouping on the scores the processor emits.
-package servicegraph
+// Package graph holds the service topology learned from client→server edges, the scores of its
+// edges and services, and the root-cause ranking built on them. It knows nothing of pdata.
+package graph
 
 import (
 	"slices"
@@ -254,4 +252,26 @@ func (g *Graph) Edges() []Link {
 		return strings.Compare(a.Server, b.Server)
 	})
 	return out
+}
+
+// Link is a client→server pair of services.
+type Link struct{ Client, Server string }
+
+// ByRootCause orders services by root-cause score, then score, then name, all descending but
+// the name.
+func ByRootCause(a, b *Service) int {
+	switch {
+	case a.RootCause != b.RootCause:
+		return cmpDesc(a.RootCause, b.RootCause)
+	case a.Score != b.Score:
+		return cmpDesc(a.Score, b.Score)
+	}
+	return strings.Compare(a.Name, b.Name)
+}
+
+func cmpDesc(a, b float64) int {
+	if a > b {
+		return -1
+	}
+	return 1
 }

@@ -1,0 +1,67 @@
+// Package names holds every anomaly.* metric and attribute name that Omen's components emit and
+// read: the anomaly processor and the root-cause processor write them, the alert webhook
+// exporter and the testbed read them back. Nobody spells them again.
+package names
+
+// Prefix starts the name of every metric Omen adds; the scoring components never score such a
+// metric again.
+const Prefix = "anomaly."
+
+// Metrics.
+const (
+	// Score is the anomaly score of one series (or of one feature of a histogram, summary or
+	// service-graph edge), 0 to 10.
+	Score = "anomaly.score"
+	// Expected, Lower and Upper are a series model's expected value and normal band.
+	Expected = "anomaly.expected"
+	Lower    = "anomaly.lower"
+	Upper    = "anomaly.upper"
+	// Unified is the score of a composite key, a service-graph edge or a service.
+	Unified = "anomaly.unified_score"
+	// RootCause is a service's root-cause score.
+	RootCause = "anomaly.root_cause"
+	// Incident is one point per open incident and ranking: its severity, the highest score of its
+	// services (0 on the point that closes it). Its start timestamp is when it opened.
+	Incident = "anomaly.incident"
+	// IncidentService is one point per service of an open incident and ranking: its rank in the
+	// incident, 1 for the likely cause.
+	IncidentService = "anomaly.incident.service"
+	// IncidentEntryPoint is one point per customer-facing service through which customers reach
+	// an open incident's likely cause, and ranking: always 1.
+	IncidentEntryPoint = "anomaly.incident.entry_point"
+)
+
+// Attributes.
+const (
+	// MetricName names the metric an anomaly.score (or band) point scores.
+	MetricName = "metric.name"
+	// Feature names what of the metric was scored: rate, mean, p95 of a histogram, an edge's
+	// request_rate, error_ratio or latency_mean.
+	Feature = "anomaly.feature"
+	// Group names the composite key of a unified score, or one of the service-graph groups.
+	Group = "anomaly.group"
+
+	// Client, Server and ConnectionType name an edge's ends and kind on its scores.
+	Client         = "client"
+	Server         = "server"
+	ConnectionType = "connection_type"
+	// CustomerFacing says, on a service's scores, whether only the outside world calls it.
+	CustomerFacing = "service.customer_facing"
+
+	// IncidentID identifies an incident on every anomaly.incident* point: stable from its
+	// opening to its closing.
+	IncidentID = "anomaly.incident.id"
+)
+
+// Groups of the service graph's unified scores.
+const (
+	GroupEdge    = "service_graph.edge"
+	GroupService = "service_graph.service"
+)
+
+// Features of a service-graph edge.
+const (
+	FeatureRequestRate = "request_rate"
+	FeatureErrorRatio  = "error_ratio"
+	FeatureLatency     = "latency_mean"
+)
