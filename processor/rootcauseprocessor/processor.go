@@ -501,11 +501,10 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 		return nil, false
 	}
 	variant := src.variant
-	var conn pcommon.Value
+	conn, hasConn := pcommon.Value{}, false
 	if src.cfg.ConnectionType != "" {
-		if v, ok := attrs.Get(src.cfg.ConnectionType); ok {
-			conn = v
-			variant = variant.Then(identity.Value(v))
+		if conn, hasConn = attrs.Get(src.cfg.ConnectionType); hasConn {
+			variant = variant.Then(identity.Value(conn))
 		}
 	}
 	for i, d := range p.cfg.Dimensions {
@@ -524,7 +523,7 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 		e = &edgeEntry{key: key, src: src, attrs: pcommon.NewMap(), state: edge.New(p.params)}
 		e.attrs.PutStr(names.Client, key.Client)
 		e.attrs.PutStr(names.Server, key.Server)
-		if conn.Type() != pcommon.ValueTypeEmpty {
+		if hasConn {
 			conn.CopyTo(e.attrs.PutEmpty(names.ConnectionType))
 		}
 		for _, d := range p.cfg.Dimensions {
