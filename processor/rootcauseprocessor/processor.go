@@ -110,6 +110,8 @@ type rootCauseProcessor struct {
 	accepted, expired, refused, opened int64
 	skipped                            [numSkipReasons]int64
 	bounds                             []float64
+	ready                              []closedInterval // due's answer, reused
+	rates                              []float64        // rank's scratch
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -570,7 +572,7 @@ func (p *rootCauseProcessor) due(all bool) []closedInterval {
 			watermark = min(watermark, ts)
 		}
 	}
-	var ready []closedInterval
+	ready := p.ready[:0]
 	kept := p.closed[:0]
 	for _, c := range p.closed {
 		if c.scores.TS < watermark {
@@ -581,6 +583,7 @@ func (p *rootCauseProcessor) due(all bool) []closedInterval {
 	}
 	clear(p.closed[len(kept):])
 	p.closed = kept
+	p.ready = ready
 	return ready
 }
 

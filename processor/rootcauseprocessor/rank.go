@@ -100,12 +100,15 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) pmetric.Metrics {
 			live = append(live, c)
 		}
 	}
-	scores := make([]edge.Scores, len(live))
+	p.rates = p.rates[:0]
 	for i := range live {
-		scores[i] = live[i].scores
+		if live[i].scores.HasRate {
+			p.rates = append(p.rates, live[i].scores.Rate)
+		}
 	}
-	commonMode := edge.CommonMode(scores)
-	for _, c := range live {
+	commonMode := edge.CommonMode(p.rates)
+	for i := range live {
+		c := &live[i]
 		sc := &c.scores
 		if !sc.Scored() {
 			continue
@@ -143,6 +146,7 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) pmetric.Metrics {
 		p.emitIncident(o, now, inc)
 	}
 	p.opened += int64(p.incidents.Opened() - before)
+	clear(ready) // the edges are the processor's; the scratch must not hold them
 	return o.done()
 }
 

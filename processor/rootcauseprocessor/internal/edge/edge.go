@@ -245,16 +245,14 @@ const (
 	commonModeScore = 5
 )
 
-// CommonMode says whether the request rates of the scored intervals moved together.
-func CommonMode(scores []Scores) bool {
-	rates, moved := 0, 0
-	for i := range scores {
-		if scores[i].HasRate {
-			rates++
-			if scores[i].Rate >= commonModeScore {
-				moved++
-			}
+// CommonMode says whether the request rates of the intervals ranked together moved together:
+// rates are the request-rate scores of those that have one.
+func CommonMode(rates []float64) bool {
+	moved := 0
+	for _, r := range rates {
+		if r >= commonModeScore {
+			moved++
 		}
 	}
-	return moved >= commonModeEdges && float64(moved) >= commonModeShare*float64(rates)
+	return moved >= commonModeEdges && float64(moved) >= commonModeShare*float64(len(rates))
 }

@@ -70,6 +70,8 @@ type Graph struct {
 	external map[string]bool
 	edges    map[EdgeKey]*edge
 	nodes    map[string]*node
+	links    []Link // Edges' answer, until the topology changes
+	linksOK  bool
 }
 
 // New returns a graph that holds at most maxEdges edges, forgets an edge ttl nanoseconds after
@@ -120,6 +122,7 @@ func (g *Graph) observe(k EdgeKey, ts int64) (*edge, bool) {
 	}
 	e := &edge{key: k, seen: ts}
 	g.edges[k] = e
+	g.linksOK = false
 	g.node(k.Client).out++
 	srv := g.node(k.Server)
 	srv.in++
@@ -167,6 +170,7 @@ func (g *Graph) Expire(now int64, forget func(EdgeKey)) int {
 			continue
 		}
 		delete(g.edges, k)
+		g.linksOK = false
 		if forget != nil {
 			forget(k)
 		}
@@ -234,8 +238,12 @@ func (g *Graph) Services(now int64) []Service {
 	return out
 }
 
-// Edges returns the client→server pairs of the graph, each once, sorted.
+// Edges returns the client→server pairs of the graph, each once, sorted. The slice is the
+// graph's own, valid until the topology changes: do not modify it.
 func (g *Graph) Edges() []Link {
+	if g.linksOK {
+		return g.links
+	}
 	seen := make(map[Link]bool, len(g.edges))
 	out := make([]Link, 0, len(g.edges))
 	for k := range g.edges {
@@ -251,6 +259,7 @@ func (g *Graph) Edges() []Link {
 		}
 		return strings.Compare(a.Server, b.Server)
 	})
+	g.links, g.linksOK = out, true
 	return out
 }
 
