@@ -111,6 +111,8 @@ type rootCauseProcessor struct {
 	skipped                            [numSkipReasons]int64
 	bounds                             []float64
 	ready                              []closedInterval // due's answer, reused
+	maybeDue                           bool             // a timestamp's last open interval closed
+	out                                pmetric.Metrics  // rankings not yet passed on
 	rates                              []float64        // rank's scratch
 
 	stopTicker context.CancelFunc
@@ -138,6 +140,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		graph:     graph.New(cfg.MaxEdges, int64(cfg.EdgeTTL), cfg.ExternalClients),
 		edges:     map[graph.EdgeKey]*edgeEntry{},
 		openAt:    map[int64]int{},
+		out:       pmetric.NewMetrics(),
 		incidents: incident.New(incident.Config{
 			Threshold:        cfg.Incidents.Threshold,
 			ResolveThreshold: cfg.Incidents.ResolveThreshold,
@@ -258,12 +261,13 @@ func (p *rootCauseProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metr
 			}
 		}
 	}
-	out := p.rank(p.due(false))
+	p.rankDue()
 	// Edges expire by the points' time, also while nothing is ranked (every point refused).
 	if p.newest > 0 {
 		p.expired += int64(p.graph.Expire(p.newest, p.forget))
 	}
 	p.flushStats(ctx)
+	out := p.takeOutput()
 	p.mu.Unlock()
 	out.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	return p.next.ConsumeMetrics(ctx, md)
@@ -283,8 +287,24 @@ func (p *rootCauseProcessor) flush(all bool) pmetric.Metrics {
 			p.closeInterval(e)
 		}
 	})
-	out := p.rank(p.due(all))
+	p.rank(p.due(all))
 	p.flushStats(context.Background())
+	return p.takeOutput()
+}
+
+// rankDue ranks what no open interval precedes any more: called whenever a timestamp's last
+// open interval closes, so a request holding several flushes is ranked flush by flush.
+func (p *rootCauseProcessor) rankDue() {
+	if p.maybeDue {
+		p.maybeDue = false
+		p.rank(p.due(false))
+	}
+}
+
+// takeOutput returns the rankings made since it was last called.
+func (p *rootCauseProcessor) takeOutput() pmetric.Metrics {
+	out := p.out
+	p.out = pmetric.NewMetrics()
 	return out
 }
 
@@ -547,6 +567,7 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 	e.state.Begin(ts, now)
 	p.queue.Push(key, ts, now)
 	p.openAt[ts]++
+	p.rankDue()
 	return e, true
 }
 
@@ -554,6 +575,7 @@ func (p *rootCauseProcessor) closeInterval(e *edgeEntry) {
 	ts := e.state.Open.TS
 	if p.openAt[ts]--; p.openAt[ts] <= 0 {
 		delete(p.openAt, ts)
+		p.maybeDue = true
 	}
 	sc := e.state.Close(e.src.errors)
 	p.skipped[skipOutOfOrder] += int64(sc.OutOfOrder)

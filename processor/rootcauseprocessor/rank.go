@@ -85,11 +85,10 @@ func featureMetric(src *EdgeSourceConfig, f edge.Feature) string {
 var featureNames = [edge.NumFeatures]string{names.FeatureRequestRate, names.FeatureErrorRatio, names.FeatureLatency}
 
 // rank scores the graph at the newest time among the closed intervals: their edges first, then
-// every service, then the incidents. It returns the scores to emit (no resource at all when
-// there is nothing to rank).
-func (p *rootCauseProcessor) rank(ready []closedInterval) pmetric.Metrics {
+// every service, then the incidents, and adds the scores to the output.
+func (p *rootCauseProcessor) rank(ready []closedInterval) {
 	if len(ready) == 0 {
-		return pmetric.NewMetrics()
+		return
 	}
 	o := newOutput(p.cfg.Bands)
 	now := int64(0)
@@ -147,7 +146,7 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) pmetric.Metrics {
 	}
 	p.opened += int64(p.incidents.Opened() - before)
 	clear(ready) // the edges are the processor's; the scratch must not hold them
-	return o.done()
+	o.done().ResourceMetrics().MoveAndAppendTo(p.out.ResourceMetrics())
 }
 
 // forget drops the state of an edge the graph expired.
