@@ -397,3 +397,52 @@ func TestBurstOfNewSeries(t *testing.T) {
 	out := tp.consume(gaugeNamed("learned", 30, 0))
 	require.Len(t, points(out, names.Score, names.MetricName, "learned"), 1, "the learned series is still scored")
 }
+
+// keyBatch is one point of metric name for service "boiler" at interval i: a feature of the
+// key [service.name] of the group "svc".
+func keyBatch(name string, i int, v float64) pmetric.Metrics {
+	md := gaugeNamed(name, i, v)
+	md.ResourceMetrics().At(0).Resource().Attributes().PutStr("service.name", "boiler")
+	return md
+}
+
+// TestKeyIntervals: a key's features scored at one timestamp combine whichever requests bring
+// them; the unified score comes when a newer timestamp arrives, or interval_wait after the
+// first score; a score for a closed interval is counted and left out.
+func TestKeyIntervals(t *testing.T) {
+	cfg := testConfig()
+	cfg.Detector.MinSamples = 1
+	cfg.Groups = []GroupConfig{{Name: "svc", Metrics: []filter.Config{{Regex: ".*"}}, Key: []string{"service.name"}, Combine: "max",
+		StaticBounds: map[string]Bounds{"a": {Max: ptr(1.0)}, "b": {Max: ptr(1.0)}}}}
+	tp := newTestProcessor(t, cfg)
+	unified := func(md pmetric.Metrics) []pmetric.NumberDataPoint {
+		return points(md, names.Unified, names.Group, "svc")
+	}
+
+	// Interval 0: a is calm, b is out of bounds (10), in two requests.
+	assert.Empty(t, unified(tp.consume(keyBatch("a", 0, 0))))
+	assert.Empty(t, unified(tp.consume(keyBatch("b", 0, 5))), "the interval is still open")
+	// Interval 1 closes interval 0: max(0, 10).
+	got := unified(tp.consume(keyBatch("a", 1, 0)))
+	require.Len(t, got, 1)
+	assert.Equal(t, 10.0, got[0].DoubleValue())
+	assert.Equal(t, pcommon.NewTimestampFromTime(t0), got[0].Timestamp())
+	res := tp.sink.AllMetrics()[len(tp.sink.AllMetrics())-1]
+	svc, ok := res.ResourceMetrics().At(1).Resource().Attributes().Get("service.name")
+	require.True(t, ok, "the key attribute found on the resource goes on the unified score's resource")
+	assert.Equal(t, "boiler", svc.Str())
+
+	// b's score for interval 0 comes late: counted, left out.
+	tp.consume(keyBatch("b", 0, 0))
+	metadatatest.AssertEqualAnomalyKeyScoresLate(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+
+	// Interval 1 has only a; nothing newer comes: it closes interval_wait after its first score.
+	assert.Zero(t, tp.p.flush(false).DataPointCount(), "not yet")
+	tp.now = tp.now.Add(cfg.IntervalWait)
+	got = unified(tp.p.flush(false))
+	require.Len(t, got, 1)
+	assert.Equal(t, 0.0, got[0].DoubleValue())
+	assert.Equal(t, pcommon.NewTimestampFromTime(t0.Add(step)), got[0].Timestamp())
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,4 +1,4 @@
-// Package rcaeval measures root-cause isolation on the scores the anomaly processor exported
+// Package rcaeval measures root-cause isolation on the scores the root-cause processor exported
 // during a testbed run: per scenario (one generated system, its services named with the
 // scenario's prefix) the time from the fault to the first score >= 7 on the faulty service, the
 // faulty service's rank in the root-cause ranking, and how many incidents the anomalies formed.
