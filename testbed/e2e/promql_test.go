@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/testbed/harness"
 )
 
@@ -150,7 +151,7 @@ func TestPromQLReceiver(t *testing.T) {
 	})
 
 	t.Run("scores reach Prometheus", func(t *testing.T) {
-		if len(only(pts, "anomaly.score")) == 0 {
+		if len(only(pts, names.Score)) == 0 {
 			t.Error("the anomaly processor emitted no score")
 		}
 		if _, err := prom.WaitFor(`anomaly_score{metric_name="omen.e2e.history.sum",service="checkout"}`, arrival, func(s []harness.Sample) bool { return len(s) == 1 }); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/testbed/harness"
 	"github.com/omen-otel/omen/testbed/internal/rcaeval"
 	"github.com/omen-otel/omen/testbed/trafficgen"
@@ -142,7 +143,7 @@ func TestRootCause(t *testing.T) {
 	}
 	var points []rcaeval.Point
 	for _, p := range sink.Points() {
-		if strings.HasPrefix(p.Metric, "anomaly.") && p.T < stoppedAt.UnixMilli() {
+		if strings.HasPrefix(p.Metric, names.Prefix) && p.T < stoppedAt.UnixMilli() {
 			points = append(points, rcaeval.Point{Metric: p.Metric, T: time.UnixMilli(p.T), V: p.V, Attrs: p.Attributes})
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/anomalyprocessor"
 	"github.com/omen-otel/omen/testbed/internal/nab"
 )
@@ -151,7 +152,7 @@ func readScore(md pmetric.Metrics) (float64, bool) {
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() == "anomaly.score" && m.Gauge().DataPoints().Len() > 0 {
+				if m.Name() == names.Score && m.Gauge().DataPoints().Len() > 0 {
 					return m.Gauge().DataPoints().At(0).DoubleValue(), true
 				}
 			}

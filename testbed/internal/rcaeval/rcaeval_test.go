@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/omen-otel/omen/internal/names"
 )
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -17,16 +19,16 @@ func flush(i int, scores map[string][2]float64, incident ...string) []Point {
 	t := t0.Add(time.Duration(i) * 10 * time.Second)
 	var out []Point
 	for _, l := range [][2]string{{"x-a", "x-b"}, {"x-b", "x-c"}} {
-		out = append(out, Point{Metric: "anomaly.unified_score", T: t, Attrs: map[string]any{"anomaly.group": "service_graph.edge", "client": l[0], "server": l[1]}})
+		out = append(out, Point{Metric: names.Unified, T: t, Attrs: map[string]any{names.Group: names.GroupEdge, names.Client: l[0], names.Server: l[1]}})
 	}
 	for rank, svc := range incident {
-		out = append(out, Point{Metric: "anomaly.incident.service", T: t, V: float64(rank + 1), Attrs: map[string]any{"anomaly.incident.id": "i1", "service.name": svc}})
+		out = append(out, Point{Metric: names.IncidentService, T: t, V: float64(rank + 1), Attrs: map[string]any{names.IncidentID: "i1", "service.name": svc}})
 	}
 	for _, svc := range []string{"x-a", "x-b", "x-c"} {
 		v := scores[svc]
 		out = append(out,
-			Point{Metric: "anomaly.unified_score", T: t, V: v[0], Attrs: map[string]any{"anomaly.group": "service_graph.service", "service.name": svc, "service.customer_facing": svc == "x-a"}},
-			Point{Metric: "anomaly.root_cause", T: t, V: v[1], Attrs: map[string]any{"service.name": svc}})
+			Point{Metric: names.Unified, T: t, V: v[0], Attrs: map[string]any{names.Group: names.GroupService, "service.name": svc, names.CustomerFacing: svc == "x-a"}},
+			Point{Metric: names.RootCause, T: t, V: v[1], Attrs: map[string]any{"service.name": svc}})
 	}
 	return out
 }
@@ -43,7 +45,7 @@ func TestEvaluate(t *testing.T) {
 	points = append(points, flush(12, calm, "x-c", "x-b", "x-a")...) // a dip: the incident continues
 	points = append(points, flush(13, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}}, "x-c", "x-b", "x-a")...)
 	// Another system's points do not count.
-	points = append(points, Point{Metric: "anomaly.unified_score", T: t0, V: 10, Attrs: map[string]any{"anomaly.group": "service_graph.service", "service.name": "y-a"}})
+	points = append(points, Point{Metric: names.Unified, T: t0, V: 10, Attrs: map[string]any{names.Group: names.GroupService, "service.name": "y-a"}})
 
 	rs := Evaluate(points, []Scenario{
 		{Prefix: "x-", Faulty: "x-c", Fault: "latency ×5 on x-c", FaultAt: t0.Add(95 * time.Second)},
