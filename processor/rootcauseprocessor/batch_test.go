@@ -33,9 +33,12 @@ type counting struct {
 	n    atomic.Int64
 }
 
+// ConsumeMetrics counts once the next consumer is done with md: what it adds is not counted.
 func (c *counting) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	c.n.Add(int64(md.DataPointCount()))
-	return c.next.ConsumeMetrics(ctx, md)
+	n := int64(md.DataPointCount())
+	err := c.next.ConsumeMetrics(ctx, md)
+	c.n.Add(n)
+	return err
 }
 
 func (*counting) Capabilities() consumer.Capabilities {
