@@ -44,6 +44,11 @@ type Config struct {
 	// timestamp) waits, after its first score arrived, for the other features before its unified
 	// score is emitted; a newer timestamp of the key closes it at once.
 	IntervalWait time.Duration `mapstructure:"interval_wait"`
+	// TimestampTolerance: a key's feature scores whose timestamps lie within it of the first of
+	// its interval are of that interval. Receivers and connectors stamp the metrics of one
+	// collection or flush with readings of the clock that differ slightly; keep it well below
+	// the collection interval.
+	TimestampTolerance time.Duration `mapstructure:"timestamp_tolerance"`
 }
 
 // GroupConfig is one composite key.
@@ -91,6 +96,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.IntervalWait <= 0 {
 		errs = append(errs, fmt.Errorf("interval_wait must be > 0 (got %s)", cfg.IntervalWait))
+	}
+	if cfg.TimestampTolerance < 0 {
+		errs = append(errs, fmt.Errorf("timestamp_tolerance must be >= 0 (got %s)", cfg.TimestampTolerance))
 	}
 	if err := cfg.Detector.Validate(); err != nil {
 		errs = append(errs, confkey.Within("detector", err))

@@ -23,12 +23,13 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		MaxSeries:         100_000,
-		SeriesTTL:         time.Hour,
-		ScoreUngrouped:    true,
-		HistogramQuantile: 0.95,
-		Detector:          detector.Default(),
-		IntervalWait:      time.Second,
+		MaxSeries:          100_000,
+		SeriesTTL:          time.Hour,
+		ScoreUngrouped:     true,
+		HistogramQuantile:  0.95,
+		Detector:           detector.Default(),
+		IntervalWait:       time.Second,
+		TimestampTolerance: time.Second,
 	}
 }
 

@@ -11,12 +11,14 @@ import (
 
 const descriptionUnified = "Anomaly score of a composite key, 0 to 10, combined from the scores of its features."
 
-// keys holds every composite key's open interval: the scores its features got at one timestamp,
-// whichever requests brought them. An interval closes, and its unified score is emitted, when a
-// feature of the key brings a newer timestamp, or interval_wait after its first score arrived.
+// keys holds every composite key's open interval: the scores its features got at one timestamp
+// (within timestamp_tolerance of the interval's first), whichever requests brought them. An
+// interval closes, and its unified score is emitted, when a feature of the key brings a newer
+// timestamp, or interval_wait after its first score arrived.
 type keys struct {
-	open  map[identity.Hash]*keyInterval
-	queue pending.Queue[identity.Hash] // open intervals by arrival
+	tolerance int64 // timestamp_tolerance, nanoseconds
+	open      map[identity.Hash]*keyInterval
+	queue     pending.Queue[identity.Hash] // open intervals by arrival
 	// out gathers the unified scores of the intervals closed since it was last taken.
 	out    pmetric.Metrics
 	hasOut bool
@@ -35,7 +37,9 @@ type keyInterval struct {
 	scores     []float64
 }
 
-func newKeys() keys { return keys{open: map[identity.Hash]*keyInterval{}} }
+func newKeys(tolerance int64) keys {
+	return keys{tolerance: tolerance, open: map[identity.Hash]*keyInterval{}}
+}
 
 // contribute adds a feature score at ts to the point's key in group g; a point that lacks one
 // of the key's attributes is not part of the group. now is the processor's clock.
@@ -56,12 +60,13 @@ func (k *keys) contribute(g *group, res, attrs pcommon.Map, ts, now int64, score
 		k.open[id] = ki
 	}
 	ki.seen = now
+	tol := k.tolerance
 	switch {
-	case ki.ts != 0 && ts == ki.ts:
-	case ki.ts != 0 && ts > ki.ts:
+	case ki.ts != 0 && ts >= ki.ts-tol && ts <= ki.ts+tol:
+	case ki.ts != 0 && ts > ki.ts+tol:
 		k.close(ki)
 		k.begin(id, ki, res, attrs, ts, now)
-	case ki.ts != 0 || ts <= ki.lastTS:
+	case ki.ts != 0 || ts <= ki.lastTS+tol:
 		k.late++
 		return
 	default:

@@ -96,7 +96,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		logger:     set.Logger,
 		now:        time.Now,
 		models:     series.New[seriesState](cfg.MaxSeries),
-		keys:       newKeys(),
+		keys:       newKeys(int64(cfg.TimestampTolerance)),
 		sweepEvery: min(max(cfg.SeriesTTL/4, time.Second), time.Minute),
 		tickEvery:  max(cfg.IntervalWait/4, 10*time.Millisecond),
 		quantile:   quantileName(cfg.HistogramQuantile),

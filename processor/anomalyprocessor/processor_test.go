@@ -413,15 +413,19 @@ func TestKeyIntervals(t *testing.T) {
 	cfg := testConfig()
 	cfg.Detector.MinSamples = 1
 	cfg.Groups = []GroupConfig{{Name: "svc", Metrics: []filter.Config{{Regex: ".*"}}, Key: []string{"service.name"}, Combine: "max",
-		StaticBounds: map[string]Bounds{"a": {Max: ptr(1.0)}, "b": {Max: ptr(1.0)}}}}
+		StaticBounds: map[string]Bounds{"a": {Max: ptr(1.0)}, "b": {Max: ptr(1.0)}, "c": {Max: ptr(1.0)}}}}
 	tp := newTestProcessor(t, cfg)
 	unified := func(md pmetric.Metrics) []pmetric.NumberDataPoint {
 		return points(md, names.Unified, names.Group, "svc")
 	}
 
-	// Interval 0: a is calm, b is out of bounds (10), in two requests.
+	// Interval 0: a is calm, b is out of bounds (10), in two requests, b stamped 2 ms later (as
+	// receivers stamp metrics of one collection).
 	assert.Empty(t, unified(tp.consume(keyBatch("a", 0, 0))))
-	assert.Empty(t, unified(tp.consume(keyBatch("b", 0, 5))), "the interval is still open")
+	b := keyBatch("b", 0, 5)
+	dp := b.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)
+	dp.SetTimestamp(dp.Timestamp() + pcommon.Timestamp(2*time.Millisecond))
+	assert.Empty(t, unified(tp.consume(b)), "the interval is still open")
 	// Interval 1 closes interval 0: max(0, 10).
 	got := unified(tp.consume(keyBatch("a", 1, 0)))
 	require.Len(t, got, 1)
@@ -432,8 +436,8 @@ func TestKeyIntervals(t *testing.T) {
 	require.True(t, ok, "the key attribute found on the resource goes on the unified score's resource")
 	assert.Equal(t, "boiler", svc.Str())
 
-	// b's score for interval 0 comes late: counted, left out.
-	tp.consume(keyBatch("b", 0, 0))
+	// A score of a new feature c for interval 0 comes late: counted, left out.
+	assert.Len(t, points(tp.consume(keyBatch("c", 0, 0)), names.Score, names.MetricName, "c"), 1, "c itself is scored")
 	metadatatest.AssertEqualAnomalyKeyScoresLate(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 
 	// Interval 1 has only a; nothing newer comes: it closes interval_wait after its first score.

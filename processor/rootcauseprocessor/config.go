@@ -39,6 +39,11 @@ type Config struct {
 	// at once. It is longer than the anomaly processor's, so that the services' own scores of an
 	// interval reach the ranking of the same interval.
 	IntervalWait time.Duration `mapstructure:"interval_wait"`
+	// TimestampTolerance: points of an edge whose timestamps lie within it of its interval's
+	// first point are of that interval. The servicegraph connector stamps each point of a flush
+	// with its own reading of the clock, microseconds apart; keep it well below the flush
+	// interval.
+	TimestampTolerance time.Duration `mapstructure:"timestamp_tolerance"`
 	// Bands adds anomaly.expected, anomaly.lower and anomaly.upper beside each edge feature's
 	// score.
 	Bands bool `mapstructure:"bands"`
@@ -98,6 +103,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.IntervalWait <= 0 {
 		errs = append(errs, fmt.Errorf("interval_wait must be > 0 (got %s)", cfg.IntervalWait))
+	}
+	if cfg.TimestampTolerance < 0 {
+		errs = append(errs, fmt.Errorf("timestamp_tolerance must be >= 0 (got %s)", cfg.TimestampTolerance))
 	}
 	if cfg.ServiceKey == "" {
 		errs = append(errs, errors.New("service_key must be set"))

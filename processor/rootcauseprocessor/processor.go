@@ -95,6 +95,7 @@ type rootCauseProcessor struct {
 	skipAttrs [numSkipReasons]metric.MeasurementOption
 	now       func() time.Time
 	tickEvery time.Duration
+	tolerance int64 // timestamp_tolerance, in nanoseconds
 
 	mu        sync.Mutex
 	graph     *graph.Graph
@@ -137,6 +138,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		metrics:   map[string]edgeMetric{},
 		now:       time.Now,
 		tickEvery: max(cfg.IntervalWait/4, 10*time.Millisecond),
+		tolerance: int64(cfg.TimestampTolerance),
 		graph:     graph.New(cfg.MaxEdges, int64(cfg.EdgeTTL), cfg.ExternalClients),
 		edges:     map[graph.EdgeKey]*edgeEntry{},
 		openAt:    map[int64]int{},
@@ -555,13 +557,13 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 		}
 		p.edges[key] = e
 	}
-	open := &e.state.Open
+	open, tol := &e.state.Open, p.tolerance
 	switch {
-	case open.Open && ts == open.TS:
+	case open.Open && ts >= open.TS-tol && ts <= open.TS+tol:
 		return e, true
-	case open.Open && ts > open.TS:
+	case open.Open && ts > open.TS+tol:
 		p.closeInterval(e)
-	case open.Open || ts <= e.state.LastTS:
+	case open.Open || ts <= e.state.LastTS+tol:
 		return e, false
 	}
 	e.state.Begin(ts, now)
@@ -588,7 +590,7 @@ func (p *rootCauseProcessor) due(all bool) []closedInterval {
 	if len(p.closed) == 0 {
 		return nil
 	}
-	watermark := int64(math.MaxInt64)
+	watermark := int64(math.MaxInt64 / 2)
 	if !all {
 		for ts := range p.openAt {
 			watermark = min(watermark, ts)
@@ -597,7 +599,8 @@ func (p *rootCauseProcessor) due(all bool) []closedInterval {
 	ready := p.ready[:0]
 	kept := p.closed[:0]
 	for _, c := range p.closed {
-		if c.scores.TS < watermark {
+		// An open interval within the tolerance may still be of the same flush.
+		if c.scores.TS < watermark-p.tolerance {
 			ready = append(ready, c)
 		} else {
 			kept = append(kept, c)

@@ -177,7 +177,13 @@ func (s *connectorSim) flush(i int) pmetric.Metrics {
 	md := pmetric.NewMetrics()
 	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName("traces_service_graph")
-	ts := pcommon.NewTimestampFromTime(t0.Add(time.Duration(i) * step))
+	// The connector reads the clock for every point: a flush's points are microseconds apart.
+	base := t0.Add(time.Duration(i) * step)
+	n := 0
+	stamp := func() pcommon.Timestamp {
+		n++
+		return pcommon.NewTimestampFromTime(base.Add(time.Duration(n) * 3 * time.Microsecond))
+	}
 	total := sm.Metrics().AppendEmpty()
 	total.SetName("traces_service_graph_request_total")
 	failed := sm.Metrics().AppendEmpty()
@@ -198,18 +204,18 @@ func (s *connectorSim) flush(i int) pmetric.Metrics {
 			}
 			dp := total.Sum().DataPoints().AppendEmpty()
 			edgeAttrs(dp.Attributes(), e, f)
-			dp.SetTimestamp(ts)
+			dp.SetTimestamp(stamp())
 			dp.SetIntValue(c)
 			if f {
 				dp := failed.Sum().DataPoints().AppendEmpty()
 				edgeAttrs(dp.Attributes(), e, f)
-				dp.SetTimestamp(ts)
+				dp.SetTimestamp(stamp())
 				dp.SetIntValue(c)
 			}
 		}
 		dp := lat.Histogram().DataPoints().AppendEmpty()
 		edgeAttrs(dp.Attributes(), e, false)
-		dp.SetTimestamp(ts)
+		dp.SetTimestamp(stamp())
 		dp.ExplicitBounds().FromRaw(connectorBounds)
 		dp.BucketCounts().FromRaw(s.hist[e])
 		var count uint64
@@ -347,7 +353,8 @@ func TestServiceGraphBoundAndTelemetry(t *testing.T) {
 	metadatatest.AssertEqualRootcauseEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 10}}, metricdatatest.IgnoreTimestamp())
 
 	// Only the search → db edge keeps reporting: it is refused until the three edges held expire
-	// after edge_ttl (at 70 s, in the eighth batch, after its points were refused once more).
+	// after edge_ttl (in the sixth batch, at 60 s and a few microseconds, after its points were
+	// refused once more).
 	for i := 1; i <= 8; i++ {
 		md := sim.flush(i)
 		for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
@@ -361,8 +368,8 @@ func TestServiceGraphBoundAndTelemetry(t *testing.T) {
 	}
 	metadatatest.AssertEqualRootcauseEdges(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualRootcauseEdgesExpired(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
-	// and search → db's four points in each of the seven batches before the expiry.
-	metadatatest.AssertEqualRootcauseEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 10 + 7*4}}, metricdatatest.IgnoreTimestamp())
+	// and search → db's four points in each of the six batches before the expiry.
+	metadatatest.AssertEqualRootcauseEdgesRefused(t, tp.tel, []metricdata.DataPoint[int64]{{Value: 10 + 6*4}}, metricdatatest.IgnoreTimestamp())
 }
 
 // numberOrHistogramPoints returns a function removing the points of m whose attributes match.
