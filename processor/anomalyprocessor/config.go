@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/filter"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/confkey"
 	"github.com/omen-otel/omen/internal/detector"
 	omennames "github.com/omen-otel/omen/internal/names"
@@ -49,6 +50,10 @@ type Config struct {
 	// collection or flush with readings of the clock that differ slightly; keep it well below
 	// the collection interval.
 	TimestampTolerance time.Duration `mapstructure:"timestamp_tolerance"`
+	// Checkpoint adds storage (a storage extension, file_storage/...) and checkpoint_interval:
+	// with storage set, every series' model is checkpointed and restored at start, so a restarted
+	// collector scores from its first point.
+	Checkpoint checkpoint.Config `mapstructure:",squash"`
 }
 
 // GroupConfig is one composite key.
@@ -96,6 +101,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.IntervalWait <= 0 {
 		errs = append(errs, fmt.Errorf("interval_wait must be > 0 (got %s)", cfg.IntervalWait))
+	}
+	if err := cfg.Checkpoint.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if cfg.TimestampTolerance < 0 {
 		errs = append(errs, fmt.Errorf("timestamp_tolerance must be >= 0 (got %s)", cfg.TimestampTolerance))

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
 )
@@ -30,6 +31,7 @@ func createDefaultConfig() component.Config {
 		Detector:           detector.Default(),
 		IntervalWait:       time.Second,
 		TimestampTolerance: time.Second,
+		Checkpoint:         checkpoint.Config{Interval: time.Minute},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/names"
@@ -64,6 +65,8 @@ type anomalyProcessor struct {
 	keys      keys // the composite keys' open intervals
 	lastSweep time.Time
 	batch     batch // scratch of one ConsumeMetrics call, reused
+
+	cp *checkpoint.Checkpointer[modelsState]
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -121,6 +124,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	for r := range p.skipAttrs {
 		p.skipAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", skipReasonNames[r])))
 	}
+	p.cp = p.newCheckpointer(set)
 	if err := tel.RegisterAnomalySeriesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -132,9 +136,12 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	return p, nil
 }
 
-// Start starts the ticker that emits the unified scores of the keys whose other features are
-// overdue.
-func (p *anomalyProcessor) Start(context.Context, component.Host) error {
+// Start restores the models from their checkpoint (with storage set), then starts the ticker
+// that emits the unified scores of the keys whose other features are overdue.
+func (p *anomalyProcessor) Start(ctx context.Context, host component.Host) error {
+	if err := p.cp.Start(ctx, host); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stopTicker = cancel
 	p.tickerDone = make(chan struct{})
@@ -162,8 +169,9 @@ func (p *anomalyProcessor) Shutdown(ctx context.Context) error {
 		<-p.tickerDone
 	}
 	p.emit(ctx, p.flush(true))
+	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()
-	return nil
+	return err
 }
 
 func (p *anomalyProcessor) emit(ctx context.Context, md pmetric.Metrics) {

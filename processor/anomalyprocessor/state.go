@@ -178,14 +178,30 @@ func (p *anomalyProcessor) snapshot() (map[identity.Hash][]byte, error) {
 }
 
 // restore replaces every series the processor holds by those of a snapshot, each with the time
-// it was last seen, so series_ttl runs on as if the processor had never stopped. It is meant to
-// be called before the first batch, by the checkpoint that saved the snapshot.
+// it was last seen, so series_ttl runs on as if the processor had never stopped.
 //
 // A snapshot holding more series than max_series (the limit was lowered) keeps the most
 // recently seen. Any series that does not decode (corrupt, truncated, another version or
 // detector configuration) fails the whole restore and leaves the processor as it was: the
 // caller then starts fresh, as without a checkpoint.
 func (p *anomalyProcessor) restore(snap map[identity.Hash][]byte) error {
+	models, err := p.buildStore(snap)
+	if err != nil {
+		return err
+	}
+	p.install(models)
+	return nil
+}
+
+// install swaps in a store that decoded completely.
+func (p *anomalyProcessor) install(models *series.Store[seriesState]) {
+	p.mu.Lock()
+	p.models = models
+	p.mu.Unlock()
+}
+
+// buildStore decodes a snapshot into a new store.
+func (p *anomalyProcessor) buildStore(snap map[identity.Hash][]byte) (*series.Store[seriesState], error) {
 	type held struct {
 		id       identity.Hash
 		lastSeen int64
@@ -194,7 +210,7 @@ func (p *anomalyProcessor) restore(snap map[identity.Hash][]byte) error {
 	for id, data := range snap {
 		lastSeen, _, err := decodeSeriesHead(data)
 		if err != nil {
-			return fmt.Errorf("series %016x%016x: %w", id.Hi, id.Lo, err)
+			return nil, fmt.Errorf("series %016x%016x: %w", id.Hi, id.Lo, err)
 		}
 		order = append(order, held{id, lastSeen})
 	}
@@ -203,19 +219,15 @@ func (p *anomalyProcessor) restore(snap map[identity.Hash][]byte) error {
 			return cmp.Or(cmp.Compare(b.lastSeen, a.lastSeen), cmp.Compare(a.id.Hi, b.id.Hi), cmp.Compare(a.id.Lo, b.id.Lo))
 		})
 	}
-	// The series are decoded into a new store, swapped in only when all of them decoded.
 	models := series.New[seriesState](p.cfg.MaxSeries)
 	for _, h := range order {
 		st, lastSeen, err := decodeSeries(p.params, snap[h.id])
 		if err != nil {
-			return fmt.Errorf("series %016x%016x: %w", h.id.Hi, h.id.Lo, err)
+			return nil, fmt.Errorf("series %016x%016x: %w", h.id.Hi, h.id.Lo, err)
 		}
 		if slot, _, ok := models.Get(h.id, lastSeen); ok {
 			*slot = st
 		}
 	}
-	p.mu.Lock()
-	p.models = models
-	p.mu.Unlock()
-	return nil
+	return models, nil
 }

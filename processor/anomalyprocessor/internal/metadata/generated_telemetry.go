@@ -25,14 +25,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                metric.Meter
-	mu                   sync.Mutex
-	registrations        []metric.Registration
-	AnomalyKeyScoresLate metric.Int64Counter
-	AnomalyPointsScored  metric.Int64Counter
-	AnomalyPointsSkipped metric.Int64Counter
-	AnomalySeriesEvicted metric.Int64Counter
-	AnomalySeriesTracked metric.Int64ObservableUpDownCounter
+	meter                   metric.Meter
+	mu                      sync.Mutex
+	registrations           []metric.Registration
+	AnomalyCheckpointBytes  metric.Int64Counter
+	AnomalyCheckpointLoads  metric.Int64Counter
+	AnomalyCheckpointWrites metric.Int64Counter
+	AnomalyKeyScoresLate    metric.Int64Counter
+	AnomalyPointsScored     metric.Int64Counter
+	AnomalyPointsSkipped    metric.Int64Counter
+	AnomalySeriesEvicted    metric.Int64Counter
+	AnomalySeriesTracked    metric.Int64ObservableUpDownCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -89,6 +92,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.AnomalyCheckpointBytes, err = builder.meter.Int64Counter(
+		"otelcol_anomaly_checkpoint_bytes",
+		metric.WithDescription("Bytes of model state written to checkpoints. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AnomalyCheckpointLoads, err = builder.meter.Int64Counter(
+		"otelcol_anomaly_checkpoint_loads",
+		metric.WithDescription("Number of starts by how the models began - restored from their checkpoint, or a cold start (empty, other_version, corrupt, unreadable). [Development]"),
+		metric.WithUnit("{start}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AnomalyCheckpointWrites, err = builder.meter.Int64Counter(
+		"otelcol_anomaly_checkpoint_writes",
+		metric.WithDescription("Number of checkpoints of the models written, by outcome (ok, failed). [Development]"),
+		metric.WithUnit("{checkpoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.AnomalyKeyScoresLate, err = builder.meter.Int64Counter(
 		"otelcol_anomaly_key_scores_late",
 		metric.WithDescription("Number of feature scores that came after their composite key's interval at that timestamp had closed, left out of its unified score. [Development]"),

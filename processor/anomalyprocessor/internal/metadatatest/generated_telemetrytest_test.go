@@ -24,10 +24,22 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.AnomalyCheckpointBytes.Add(context.Background(), 1)
+	tb.AnomalyCheckpointLoads.Add(context.Background(), 1)
+	tb.AnomalyCheckpointWrites.Add(context.Background(), 1)
 	tb.AnomalyKeyScoresLate.Add(context.Background(), 1)
 	tb.AnomalyPointsScored.Add(context.Background(), 1)
 	tb.AnomalyPointsSkipped.Add(context.Background(), 1)
 	tb.AnomalySeriesEvicted.Add(context.Background(), 1)
+	AssertEqualAnomalyCheckpointBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAnomalyCheckpointLoads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAnomalyCheckpointWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualAnomalyKeyScoresLate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

@@ -111,6 +111,17 @@ func (s *Store[T]) LastSeen(id identity.Hash) (lastSeen int64, ok bool) {
 	return s.at(i).lastSeen, true
 }
 
+// Lookup returns the value of series id and when it was last seen, without marking it seen;
+// ok is false for a series not held.
+func (s *Store[T]) Lookup(id identity.Hash) (value *T, lastSeen int64, ok bool) {
+	i, ok := s.index[id]
+	if !ok {
+		return nil, 0, false
+	}
+	sl := s.at(i)
+	return &sl.value, sl.lastSeen, true
+}
+
 // Len is the number of series held.
 func (s *Store[T]) Len() int { return len(s.index) }
 
