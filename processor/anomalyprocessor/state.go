@@ -5,10 +5,10 @@ import (
 	"cmp"
 	"encoding"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 
+	"github.com/omen-otel/omen/internal/binpart"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/rate"
@@ -45,9 +45,6 @@ const seriesVersion = 1
 // seriesHasHist flags a series with a cumulative histogram.
 const seriesHasHist = 1
 
-// errTruncated is wrapped by every error of an encoding that ends early.
-var errTruncated = errors.New("truncated")
-
 // appendSeries appends the encoding of one series' state and the time it was last seen.
 func appendSeries(b []byte, st *seriesState, lastSeen int64) ([]byte, error) {
 	flags := byte(0)
@@ -58,7 +55,7 @@ func appendSeries(b []byte, st *seriesState, lastSeen int64) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint64(b, uint64(lastSeen))
 	b = append(b, flags)
 	var err error
-	if b, err = appendModel(b, &st.model); err != nil {
+	if b, err = binpart.AppendMarshaler(b, &st.model); err != nil {
 		return nil, err
 	}
 	parts := []encoding.BinaryAppender{&st.counter, &st.delta}
@@ -66,7 +63,7 @@ func appendSeries(b []byte, st *seriesState, lastSeen int64) ([]byte, error) {
 		parts = append(parts, st.hist)
 	}
 	for _, part := range parts {
-		if b, err = appendPart(b, part); err != nil {
+		if b, err = binpart.Append(b, part); err != nil {
 			return nil, err
 		}
 	}
@@ -79,7 +76,7 @@ const seriesHead = 1 + 8 + 1
 // decodeSeriesHead checks the fixed head of an encoded series and returns what it says.
 func decodeSeriesHead(data []byte) (lastSeen int64, flags byte, err error) {
 	if len(data) < seriesHead {
-		return 0, 0, fmt.Errorf("series state: %w (%d bytes)", errTruncated, len(data))
+		return 0, 0, fmt.Errorf("series state: %w (%d bytes)", binpart.ErrTruncated, len(data))
 	}
 	if data[0] != seriesVersion {
 		return 0, 0, fmt.Errorf("series state: version %d, want %d", data[0], seriesVersion)
@@ -98,63 +95,15 @@ func decodeSeries(params *detector.Params, data []byte) (st seriesState, lastSee
 		return seriesState{}, 0, err
 	}
 	st.model = *detector.New(params)
-	parts := []namedPart{{"model", &st.model}, {"counter", &st.counter}, {"delta", &st.delta}}
+	parts := []binpart.Named{{Name: "model", Dst: &st.model}, {Name: "counter", Dst: &st.counter}, {Name: "delta", Dst: &st.delta}}
 	if flags&seriesHasHist != 0 {
 		st.hist = &rate.Histogram{}
-		parts = append(parts, namedPart{"histogram", st.hist})
+		parts = append(parts, binpart.Named{Name: "histogram", Dst: st.hist})
 	}
-	if err := decodeParts(data[seriesHead:], parts); err != nil {
+	if err := binpart.Decode(data[seriesHead:], parts); err != nil {
 		return seriesState{}, 0, fmt.Errorf("series state: %w", err)
 	}
 	return st, lastSeen, nil
-}
-
-// appendModel appends a detector model as a part.
-func appendModel(b []byte, m *detector.Model) ([]byte, error) {
-	data, err := m.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))
-	return append(b, data...), nil
-}
-
-// appendPart appends what enc appends as a part, writing its length once it is known.
-func appendPart(b []byte, enc encoding.BinaryAppender) ([]byte, error) {
-	at := len(b)
-	b, err := enc.AppendBinary(binary.LittleEndian.AppendUint32(b, 0))
-	if err != nil {
-		return nil, err
-	}
-	binary.LittleEndian.PutUint32(b[at:], uint32(len(b)-at-4))
-	return b, nil
-}
-
-// namedPart is where a part is decoded to, and its name for errors.
-type namedPart struct {
-	name string
-	dst  encoding.BinaryUnmarshaler
-}
-
-// decodeParts hands each part of data to its destination, in order; data must hold nothing else.
-func decodeParts(data []byte, parts []namedPart) error {
-	for _, p := range parts {
-		if len(data) < 4 {
-			return fmt.Errorf("%s: %w: no length", p.name, errTruncated)
-		}
-		n := binary.LittleEndian.Uint32(data)
-		if uint64(len(data)-4) < uint64(n) {
-			return fmt.Errorf("%s: %w: %d bytes, %d left", p.name, errTruncated, n, len(data)-4)
-		}
-		if err := p.dst.UnmarshalBinary(data[4 : 4+n]); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
-		}
-		data = data[4+n:]
-	}
-	if len(data) != 0 {
-		return fmt.Errorf("%d trailing bytes", len(data))
-	}
-	return nil
 }
 
 // snapshot encodes every series the processor holds, keyed by its identity (the same in every

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/omen-otel/omen/internal/binpart"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/names"
@@ -294,7 +295,7 @@ func TestSeriesEncodingRejectsCorruptData(t *testing.T) {
 
 	for n := range len(valid) {
 		_, _, err := decodeSeries(src.p.params, valid[:n])
-		require.ErrorIsf(t, err, errTruncated, "%d-byte prefix", n)
+		require.ErrorIsf(t, err, binpart.ErrTruncated, "%d-byte prefix", n)
 	}
 	for what, data := range map[string][]byte{
 		"version":      append([]byte{seriesVersion + 1}, valid[1:]...),

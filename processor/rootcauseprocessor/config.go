@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/confkey"
 	"github.com/omen-otel/omen/internal/detector"
 )
@@ -51,6 +52,10 @@ type Config struct {
 	Incidents IncidentsConfig `mapstructure:"incidents"`
 	// Detector tunes the edge models.
 	Detector detector.Config `mapstructure:"detector"`
+	// Checkpoint adds storage (a storage extension, file_storage/...) and checkpoint_interval:
+	// with storage set, the edges' models, the topology and the open incidents are checkpointed
+	// and restored at start.
+	Checkpoint checkpoint.Config `mapstructure:",squash"`
 }
 
 // IncidentsConfig groups anomalous services into incidents.
@@ -127,6 +132,9 @@ func (cfg *Config) Validate() error {
 	}
 	if err := cfg.Incidents.validate(); err != nil {
 		errs = append(errs, confkey.Within("incidents", err))
+	}
+	if err := cfg.Checkpoint.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := cfg.Detector.Validate(); err != nil {
 		errs = append(errs, confkey.Within("detector", err))

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/metadata"
 )
@@ -47,7 +48,8 @@ func createDefaultConfig() component.Config {
 			ResolveThreshold: 3,
 			Calm:             5 * time.Minute,
 		},
-		Detector: dc,
+		Detector:   dc,
+		Checkpoint: checkpoint.Config{Interval: time.Minute},
 	}
 }
 

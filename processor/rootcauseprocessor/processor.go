@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/internal/pending"
@@ -61,6 +62,7 @@ type edgeMetric struct {
 }
 
 type edgeSource struct {
+	index      int // in the config's edges: what a checkpoint names it by
 	cfg        EdgeSourceConfig
 	failedWhen *regexp.Regexp // nil without failed_when
 	errors     bool           // the source can tell failed requests
@@ -91,6 +93,7 @@ type rootCauseProcessor struct {
 	logger    *zap.Logger
 	params    *edge.Params
 	metrics   map[string]edgeMetric
+	sources   []*edgeSource   // in the config's order
 	dimIDs    []identity.Hash // of the dimensions' names, in cfg.Dimensions' order
 	skipAttrs [numSkipReasons]metric.MeasurementOption
 	now       func() time.Time
@@ -115,6 +118,8 @@ type rootCauseProcessor struct {
 	maybeDue                           bool             // a timestamp's last open interval closed
 	out                                pmetric.Metrics  // rankings not yet passed on
 	rates                              []float64        // rank's scratch
+
+	cp *checkpoint.Checkpointer[graphState]
 
 	stopTicker context.CancelFunc
 	tickerDone chan struct{}
@@ -152,8 +157,9 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	for _, d := range cfg.Dimensions {
 		p.dimIDs = append(p.dimIDs, identity.String(d))
 	}
-	for _, ec := range cfg.Edges {
-		src := &edgeSource{cfg: ec, errors: len(ec.Failed) > 0, variant: identity.String(ec.ConnectionType)}
+	for i, ec := range cfg.Edges {
+		src := &edgeSource{index: i, cfg: ec, errors: len(ec.Failed) > 0, variant: identity.String(ec.ConnectionType)}
+		p.sources = append(p.sources, src)
 		if ec.FailedWhen.Attribute != "" {
 			src.failedWhen = regexp.MustCompile(ec.FailedWhen.Regexp) // validated
 			src.errors = true
@@ -174,6 +180,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 	if err := p.registerTelemetry(); err != nil {
 		return nil, err
 	}
+	p.cp = p.newCheckpointer(set)
 	return p, nil
 }
 
@@ -195,8 +202,12 @@ func (p *rootCauseProcessor) registerTelemetry() error {
 	return p.tel.RegisterRootcauseIncidentsOpenCallback(observe(p.incidents.Len))
 }
 
-// Start starts the ticker that closes the intervals whose remaining points are overdue.
-func (p *rootCauseProcessor) Start(context.Context, component.Host) error {
+// Start restores the graph from its checkpoint (with storage set), then starts the ticker that
+// closes the intervals whose remaining points are overdue.
+func (p *rootCauseProcessor) Start(ctx context.Context, host component.Host) error {
+	if err := p.cp.Start(ctx, host); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.stopTicker = cancel
 	p.tickerDone = make(chan struct{})
@@ -224,8 +235,9 @@ func (p *rootCauseProcessor) Shutdown(ctx context.Context) error {
 		<-p.tickerDone
 	}
 	p.emit(ctx, p.flush(true))
+	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()
-	return nil
+	return err
 }
 
 func (p *rootCauseProcessor) emit(ctx context.Context, md pmetric.Metrics) {

@@ -190,6 +190,12 @@ func (g *Graph) Expire(now int64, forget func(EdgeKey)) int {
 	return n
 }
 
+// Has says whether edge k is held.
+func (g *Graph) Has(k EdgeKey) bool {
+	_, ok := g.edges[k]
+	return ok
+}
+
 // Len returns the number of services and edges held.
 func (g *Graph) Len() (nodes, edges int) { return len(g.nodes), len(g.edges) }
 

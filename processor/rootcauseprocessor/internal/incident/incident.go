@@ -59,6 +59,9 @@ type Tracker struct {
 // New returns a tracker with no incident.
 func New(cfg Config) *Tracker { return &Tracker{cfg: cfg} }
 
+// Config is the tracker's configuration.
+func (t *Tracker) Config() Config { return t.cfg }
+
 // Opened counts the incidents opened so far.
 func (t *Tracker) Opened() int { return t.opened }
 

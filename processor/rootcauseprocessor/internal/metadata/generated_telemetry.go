@@ -25,17 +25,20 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                    metric.Meter
-	mu                       sync.Mutex
-	registrations            []metric.Registration
-	RootcauseEdges           metric.Int64ObservableUpDownCounter
-	RootcauseEdgesExpired    metric.Int64Counter
-	RootcauseEdgesRefused    metric.Int64Counter
-	RootcauseIncidentsOpen   metric.Int64ObservableUpDownCounter
-	RootcauseIncidentsOpened metric.Int64Counter
-	RootcausePoints          metric.Int64Counter
-	RootcausePointsSkipped   metric.Int64Counter
-	RootcauseServices        metric.Int64ObservableUpDownCounter
+	meter                     metric.Meter
+	mu                        sync.Mutex
+	registrations             []metric.Registration
+	RootcauseCheckpointBytes  metric.Int64Counter
+	RootcauseCheckpointLoads  metric.Int64Counter
+	RootcauseCheckpointWrites metric.Int64Counter
+	RootcauseEdges            metric.Int64ObservableUpDownCounter
+	RootcauseEdgesExpired     metric.Int64Counter
+	RootcauseEdgesRefused     metric.Int64Counter
+	RootcauseIncidentsOpen    metric.Int64ObservableUpDownCounter
+	RootcauseIncidentsOpened  metric.Int64Counter
+	RootcausePoints           metric.Int64Counter
+	RootcausePointsSkipped    metric.Int64Counter
+	RootcauseServices         metric.Int64ObservableUpDownCounter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -122,6 +125,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.RootcauseCheckpointBytes, err = builder.meter.Int64Counter(
+		"otelcol_rootcause_checkpoint_bytes",
+		metric.WithDescription("Bytes of graph state written to checkpoints. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.RootcauseCheckpointLoads, err = builder.meter.Int64Counter(
+		"otelcol_rootcause_checkpoint_loads",
+		metric.WithDescription("Number of starts by how the graph began - restored from its checkpoint, or a cold start (empty, other_version, corrupt, unreadable). [Development]"),
+		metric.WithUnit("{start}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.RootcauseCheckpointWrites, err = builder.meter.Int64Counter(
+		"otelcol_rootcause_checkpoint_writes",
+		metric.WithDescription("Number of checkpoints of the graph written, by outcome (ok, failed). [Development]"),
+		metric.WithUnit("{checkpoint}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.RootcauseEdges, err = builder.meter.Int64ObservableUpDownCounter(
 		"otelcol_rootcause_edges",
 		metric.WithDescription("Number of client→server edges in the service graph, each with its models. [Development]"),

@@ -32,11 +32,23 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.RootcauseCheckpointBytes.Add(context.Background(), 1)
+	tb.RootcauseCheckpointLoads.Add(context.Background(), 1)
+	tb.RootcauseCheckpointWrites.Add(context.Background(), 1)
 	tb.RootcauseEdgesExpired.Add(context.Background(), 1)
 	tb.RootcauseEdgesRefused.Add(context.Background(), 1)
 	tb.RootcauseIncidentsOpened.Add(context.Background(), 1)
 	tb.RootcausePoints.Add(context.Background(), 1)
 	tb.RootcausePointsSkipped.Add(context.Background(), 1)
+	AssertEqualRootcauseCheckpointBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualRootcauseCheckpointLoads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualRootcauseCheckpointWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualRootcauseEdges(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
