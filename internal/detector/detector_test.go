@@ -40,7 +40,7 @@ func TestStateSize(t *testing.T) {
 		t.Fatalf("Model is %d bytes, budget 512", n)
 	}
 	m := New(mustParams(t, seasonalConfig()))
-	t.Logf("State %d B, Model %d B, seasonal profile %d B", unsafe.Sizeof(State{}), unsafe.Sizeof(Model{}), m.profile.Bytes())
+	t.Logf("State %d B, Model %d B, seasonal profile %d B", unsafe.Sizeof(State{}), unsafe.Sizeof(Model{}), profileBytes(len(m.profile)))
 }
 
 func TestConfigValidate(t *testing.T) {
@@ -280,8 +280,8 @@ func finiteState(t *testing.T, m *Model) {
 		}
 	}
 	if m.profile != nil {
-		for _, o := range m.profile.Offsets {
-			if math.IsNaN(o) || math.IsInf(o, 0) {
+		for i := range m.profile {
+			if o := m.offsetAt(i); math.IsNaN(o) || math.IsInf(o, 0) {
 				t.Fatalf("profile offset %v", o)
 			}
 		}

@@ -80,6 +80,12 @@ type Params struct {
 	aTail, aVol                     float64
 	refractoryKeep                  float64
 	dayBucketNanos, weekBucketNanos int64
+	// invDayBucket and invWeekBucket turn a time of day or week into its
+	// bucket with a multiplication instead of a division.
+	invDayBucket, invWeekBucket float64
+	// visitRate, dayVisitRate and weekVisitRate are the constants of
+	// seasonalAlpha.
+	visitRate, dayVisitRate, weekVisitRate float64
 }
 
 // NewParams validates cfg and precomputes its per-point constants.
@@ -99,9 +105,16 @@ func NewParams(cfg Config) (*Params, error) {
 	}
 	if cfg.Seasonal && cfg.DayBuckets > 0 {
 		p.dayBucketNanos = dayNanos / int64(cfg.DayBuckets)
+		p.invDayBucket = float64(cfg.DayBuckets) / float64(dayNanos)
+		p.dayVisitRate = math.Ln2 / (cfg.SeasonalHalfLife * float64(p.dayBucketNanos))
 	}
 	if cfg.Seasonal && cfg.WeekBuckets > 0 {
 		p.weekBucketNanos = weekNanos / int64(cfg.WeekBuckets)
+		p.invWeekBucket = float64(cfg.WeekBuckets) / float64(weekNanos)
+		p.weekVisitRate = math.Ln2 / (cfg.SeasonalHalfLife * float64(p.weekBucketNanos))
+	}
+	if cfg.Seasonal {
+		p.visitRate = math.Ln2 / cfg.SeasonalHalfLife
 	}
 	return p, nil
 }
@@ -111,7 +124,7 @@ func (p *Params) Config() Config { return p.cfg }
 
 // State is the per-series model state. It is plain data (no pointers) so it
 // can be copied, marshalled and compared; the seasonal profile lives in a
-// separate allocation (Profile) because it is optional and much larger.
+// separate allocation because it is optional and its size is configured.
 type State struct {
 	N      int64   // accepted points
 	LastTS int64   // unix nanos of the last accepted point
@@ -140,6 +153,8 @@ type State struct {
 	// without and with the seasonal offset; their ratio says how much of
 	// the series the profile explains (0 when seasonality is off).
 	PlainErr, SeasonalErr float64
+	// ProfileScale is the unit of the seasonal profile's quantised offsets.
+	ProfileScale float64
 
 	// SpikeTail is the fitted tail of |z| above spikeU.
 	SpikeTail Tail
@@ -150,7 +165,7 @@ type State struct {
 type Model struct {
 	p       *Params
 	s       State
-	profile *Profile // nil when seasonality is off
+	profile []int16 // quantised seasonal offsets (see seasonal.go); nil when seasonality is off
 }
 
 // New returns an empty model. It allocates the seasonal profile when the
@@ -158,7 +173,7 @@ type Model struct {
 func New(p *Params) *Model {
 	m := &Model{p: p}
 	if p.cfg.Seasonal {
-		m.profile = newProfile(p.cfg.DayBuckets, p.cfg.WeekBuckets)
+		m.profile = make([]int16, p.cfg.DayBuckets+p.cfg.WeekBuckets)
 	}
 	return m
 }
@@ -188,6 +203,9 @@ const (
 	spikeShare = 1.0 / 3
 	novelShare = 1.0 / 3
 	likShare   = 1.0 / 12
+	// lowLik is a likelihood deviation whose one-sided tail, 0.097, is above
+	// likShare: below it the test cannot raise the score.
+	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
 	// holdShort is the short average of |z| from which, with HoldShifts,
@@ -232,7 +250,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		if s.MeanDT == 0 {
 			s.MeanDT = dt
 		} else if dt > 1.5*s.MeanDT {
-			steps = math.Min(dt/s.MeanDT, maxGapSteps)
+			steps = min(dt/s.MeanDT, maxGapSteps)
 		} else {
 			s.MeanDT += 0.05 * (dt - s.MeanDT)
 		}
@@ -254,13 +272,14 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		aVol = early
 	}
 
-	seasonal := 0.0
+	seasonal, dBucket, wBucket := 0.0, -1, -1
 	if m.profile != nil {
-		seasonal = m.seasonalOffset(ts, v, aScale)
+		dBucket, wBucket = p.indices(ts)
+		seasonal = m.seasonalOffset(m.offset(dBucket, wBucket), v, aScale)
 	}
 	expected := finite(s.Level + seasonal)
-	sd := math.Max(math.Sqrt(s.Var), volFloor*math.Sqrt(s.VolVar))
-	sd = math.Max(sd, math.Max(relFloor*math.Abs(s.Level), absFloor))
+	sd := max(math.Sqrt(s.Var), volFloor*math.Sqrt(s.VolVar))
+	sd = max(sd, max(relFloor*math.Abs(s.Level), absFloor))
 	resid := finite(v - expected)
 	z := clamp(resid/sd, maxZ)
 	warm := s.N >= int64(p.cfg.MinSamples)
@@ -272,14 +291,14 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// the tail, nor the scale (with HoldShifts): early in a model's life
 	// they learn fast enough to absorb a fault within a few points.
 	held := p.cfg.HoldShifts && warm && s.Short >= holdShort
-	s.Short += p.aShort * (math.Min(absZ, 2*p.cfg.WinsorZ) - s.Short)
+	s.Short += p.aShort * (min(absZ, 2*p.cfg.WinsorZ) - s.Short)
 	likSD := math.Sqrt(s.LongVar)
 	dLik := 0.0
 	if likSD > 0 {
 		dLik = (s.Short - s.LongMean) / likSD
 	}
 	dev := s.Short - s.LongMean
-	aLong := math.Max(p.aLong, 1/float64(s.N))
+	aLong := max(p.aLong, 1/float64(s.N))
 	if !held {
 		s.LongMean += aLong * dev
 		s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
@@ -287,28 +306,40 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 
 	// CUSUM on winsorised z: sustained one-sided drift is a level shift.
 	zc := clamp(z, p.cfg.WinsorZ)
-	s.CusumUp = math.Max(0, s.CusumUp+zc-p.cfg.ShiftDrift)
-	s.CusumDn = math.Max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
-	cusum := math.Max(s.CusumUp, s.CusumDn)
+	s.CusumUp = max(0, s.CusumUp+zc-p.cfg.ShiftDrift)
+	s.CusumDn = max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
+	cusum := max(s.CusumUp, s.CusumDn)
 
 	// Tail probabilities, each calibrated for iid Gaussian residuals.
 	pSpike := s.SpikeTail.P(absZ, spikeU)
 	if !held {
 		s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
 	}
-	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2) // one-sided: only increases
+	// One-sided: only increases. Below lowLik the probability is above its
+	// share of the budget, so it cannot be the smallest that counts.
+	pLik := 1.0
+	if dLik > lowLik {
+		pLik = 0.5 * math.Erfc(dLik/math.Sqrt2)
+	}
 	pNovel := novelty(s, v, sd, aLong)
-	s.Max = math.Max(s.Max, v)
-	s.Min = math.Min(s.Min, v)
-	pMin := math.Min(pSpike/spikeShare, math.Min(pLik/likShare, pNovel/novelShare))
-	raw := math.Min(10, math.Max(0, -math.Log10(pMin)))
-	if math.IsNaN(raw) {
-		raw = 10
+	s.Max = max(s.Max, v)
+	s.Min = min(s.Min, v)
+	pMin := min(pSpike/spikeShare, min(pLik/likShare, pNovel/novelShare))
+	raw := 0.0
+	if !(pMin >= 1) {
+		raw = min(10, max(0, -math.Log10(pMin)))
+		if math.IsNaN(raw) {
+			raw = 10
+		}
 	}
 
 	// Refractory: report only surprise beyond the decaying last alert.
-	carry := s.Carry * math.Pow(p.refractoryKeep, steps)
-	score := math.Max(0, raw-carry)
+	keep := p.refractoryKeep
+	if steps > 1 {
+		keep = math.Pow(keep, steps)
+	}
+	carry := s.Carry * keep
+	score := max(0, raw-carry)
 	// Warm-up scores are not reported, so they must not suppress later ones.
 	if warm && raw >= AlertScore && raw > carry {
 		carry = raw
@@ -319,7 +350,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	clipped := zc * sd
 	shift := cusum > p.cfg.ShiftThreshold
 	// Convex form: a difference of two huge values would overflow.
-	aRecent := math.Max(p.aShort, 1/float64(s.N+1))
+	aRecent := max(p.aShort, 1/float64(s.N+1))
 	s.Recent = (1-aRecent)*s.Recent + aRecent*finite(v-seasonal)
 	if shift {
 		// Re-anchor: the old level is stale, start from the recent one.
@@ -332,14 +363,14 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if !warm {
 		// Learn the scale from unclipped residuals during warm-up, when the
 		// variance estimate is still too small to clip against.
-		sq = math.Min(resid*resid, maxVar)
+		sq = min(resid*resid, maxVar)
 	}
 	if !held {
-		s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
-		s.VolVar = math.Min((1-aVol)*s.VolVar+aVol*sq, maxVar)
+		s.Var = min((1-aScale)*s.Var+aScale*sq, maxVar)
+		s.VolVar = min((1-aVol)*s.VolVar+aVol*sq, maxVar)
 	}
 	if m.profile != nil {
-		m.profile.update(p, ts, s.MeanDT, finite(v-s.Level))
+		m.updateProfile(ts, dBucket, wBucket, s.MeanDT, finite(v-s.Level))
 	}
 	s.N++
 	s.LastTS = ts
@@ -364,7 +395,7 @@ func finite(x float64) float64 {
 }
 
 func clamp(x, lim float64) float64 {
-	return math.Max(-lim, math.Min(lim, x))
+	return max(-lim, min(lim, x))
 }
 
 // novelty is the probability of a value outside the range of all n values
@@ -376,28 +407,27 @@ func clamp(x, lim float64) float64 {
 // distance beyond the range: conservative for light tails, whose excess
 // over the running maximum is far smaller than sd.
 func novelty(s *State, v, sd, aLong float64) float64 {
-	margin := math.Max(v-s.Max, s.Min-v)
+	margin := max(v-s.Max, s.Min-v)
 	if !(margin > 0) {
 		return 1
 	}
 	return 2 * aLong * math.Exp(-margin/sd)
 }
 
-// seasonalOffset is the profile's offset at ts, weighted by the fraction of
+// seasonalOffset is the profile's offset, weighted by the fraction of
 // the residual variance it explains: 0 on a series without a daily or
 // weekly shape (the profile would only add noise to the baseline), up to
 // the full offset on a strongly seasonal one. Both residual variances are
 // learned at the scale's rate whether or not the offset is used.
-func (m *Model) seasonalOffset(ts int64, v, aScale float64) float64 {
+func (m *Model) seasonalOffset(offset, v, aScale float64) float64 {
 	s := &m.s
-	offset := m.profile.offset(m.p, ts)
 	w := 0.0
 	if s.PlainErr > 0 {
-		w = math.Max(0, 1-s.SeasonalErr/s.PlainErr)
+		w = max(0, 1-s.SeasonalErr/s.PlainErr)
 	}
 	plain := finite(v - s.Level)
 	seasonal := finite(plain - offset)
-	s.PlainErr = math.Min((1-aScale)*s.PlainErr+aScale*plain*plain, maxVar)
-	s.SeasonalErr = math.Min((1-aScale)*s.SeasonalErr+aScale*seasonal*seasonal, maxVar)
+	s.PlainErr = min((1-aScale)*s.PlainErr+aScale*plain*plain, maxVar)
+	s.SeasonalErr = min((1-aScale)*s.SeasonalErr+aScale*seasonal*seasonal, maxVar)
 	return w * offset
 }
