@@ -116,6 +116,109 @@ func TestCalibrationGaussian(t *testing.T) {
 	}
 }
 
+// noise draws n values of one kind of well-behaved series, at one point a minute.
+func noise(kind string, n int, seed uint64) []float64 {
+	rng := rand.New(rand.NewPCG(seed, 17))
+	v := make([]float64, n)
+	for i := range v {
+		switch kind {
+		case "poisson": // errors per minute, mostly 0 or 1
+			v[i] = poisson(rng, 0.5)
+		case "overdispersed": // errors in clusters: a gamma-mixed Poisson of mean 2
+			v[i] = poisson(rng, 2*rng.ExpFloat64())
+		case "seasonal": // a daily cycle of ±50 with noise of 5
+			v[i] = 200 + 50*math.Sin(2*math.Pi*float64(i)/1440) + 5*rng.NormFloat64()
+		}
+	}
+	return v
+}
+
+func poisson(rng *rand.Rand, mean float64) float64 {
+	l, k, p := math.Exp(-mean), 0.0, rng.Float64()
+	for p > l {
+		p *= rng.Float64()
+		k++
+	}
+	return k
+}
+
+// TestCalibrationBeyondGaussian checks what 3 and 7 mean on other kinds of series the model
+// meets: small integer counts (Poisson, and over-dispersed) and a daily cycle. Scores >= 3 stay
+// at most on the order of 1 point in 1,000 and none reaches 7. On counts the scores are
+// discrete (a count of 3 is as surprising as it is), so the rate of 3 may fall well below
+// 1 in 1,000; on continuous series it is checked from both sides.
+func TestCalibrationBeyondGaussian(t *testing.T) {
+	const n = 200000
+	for _, tc := range []struct {
+		kind     string
+		discrete bool
+	}{{"poisson", true}, {"overdispersed", true}, {"seasonal", false}} {
+		res := run(New(mustParams(t, Default())), 0, noise(tc.kind, n, 1))
+		over3, maxScore := 0, 0.0
+		for _, r := range res {
+			if r.Score >= 3 {
+				over3++
+			}
+			maxScore = max(maxScore, r.Score)
+		}
+		frac := float64(over3) / n
+		t.Logf("%s: fraction >= 3: %.2e, max score %.2f", tc.kind, frac, maxScore)
+		if frac > 3e-3 || (!tc.discrete && frac < 1e-4) {
+			t.Errorf("%s: fraction of scores >= 3 is %.2e, want ~1e-3", tc.kind, frac)
+		}
+		if maxScore >= 7 {
+			t.Errorf("%s: max score %.2f on noise, want < 7", tc.kind, maxScore)
+		}
+	}
+}
+
+// TestCountTail checks the count likelihood against the Poisson tail it tends to when the
+// rate is known (a long window) and the counts are not over-dispersed.
+func TestCountTail(t *testing.T) {
+	for _, tc := range []struct{ x, mean, want float64 }{
+		{5, 1, 0.00365984682734366},  // 1 - sum_{k<5} e^-1/k!
+		{3, 0.2, 0.0011484812448621}, // 1 - e^-0.2 (1 + 0.2 + 0.02)
+		{30, 10, 2.509951200213578e-07},
+	} {
+		got := countTail(tc.x, tc.mean, 1e12, tc.mean)
+		if math.Abs(got-tc.want)/tc.want > 1e-3 {
+			t.Errorf("P(X >= %v | Poisson %v) = %.6g, want %.6g", tc.x, tc.mean, got, tc.want)
+		}
+	}
+	// Over-dispersion and an uncertain rate both make a high count less surprising.
+	p := countTail(8, 1, 1e12, 1)
+	if d := countTail(8, 1, 1e12, 3); !(d > 10*p) {
+		t.Errorf("variance 3: %.3g, Poisson %.3g", d, p)
+	}
+	if u := countTail(8, 1, 10, 1); !(u > p) {
+		t.Errorf("rate from 10 points: %.3g, known rate %.3g", u, p)
+	}
+	if got := countTail(1, 1, 1e12, 1); got != 1 {
+		t.Errorf("a count at the mean has tail %v, want 1 (not scored)", got)
+	}
+}
+
+// TestCountBurst: on a quiet error count (Poisson, 0.2 a minute), a burst of 8 errors in one
+// minute is an alert (about 1e-8 by the Poisson tail) where the Gaussian fit of |z| on a
+// series of 0s and 1s calls it barely unusual; a single error, or two, is not.
+func TestCountBurst(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 21))
+	vals := make([]float64, 3000)
+	for i := range vals {
+		vals[i] = poisson(rng, 0.2)
+	}
+	vals[2500] = 8
+	res := run(New(mustParams(t, Default())), 0, vals)
+	if got := res[2500].Score; got < 5 {
+		t.Errorf("burst of 8 errors scores %.2f, want >= 5", got)
+	}
+	for i := 1000; i < 2500; i++ {
+		if vals[i] <= 2 && res[i].Score >= 3 {
+			t.Fatalf("point %d: %v errors score %.2f", i, vals[i], res[i].Score)
+		}
+	}
+}
+
 func TestWarmup(t *testing.T) {
 	cfg := Default()
 	cfg.MinSamples = 50
@@ -274,7 +377,7 @@ func TestRejectsBadPoints(t *testing.T) {
 func finiteState(t *testing.T, m *Model) {
 	t.Helper()
 	s := m.State()
-	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr} {
+	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("state field %d is %v: %+v", i, f, s)
 		}

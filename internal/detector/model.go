@@ -19,8 +19,11 @@
 // p is the smallest of the tail probabilities of the individual tests (spike,
 // anomaly likelihood, novelty), each divided by its share of the false-alarm
 // budget (weighted Bonferroni: the shares sum to at most 1), so combining
-// tests does not inflate the false-alarm rate. TestCalibrationGaussian
-// checks the mapping empirically.
+// tests does not inflate the false-alarm rate. A series of small
+// non-negative integers (errors per interval) is scored as a count: its
+// spike is judged by a negative binomial likelihood and its likelihood
+// test by a tail fitted to it (see countTail). TestCalibrationGaussian and
+// TestCalibrationBeyondGaussian check the mapping empirically.
 //
 // After an alert (score >= AlertScore) a refractory carry suppresses repeats:
 // a point only scores its surprise in excess of the decaying recent alert.
@@ -86,6 +89,9 @@ type Params struct {
 	// visitRate, dayVisitRate and weekVisitRate are the constants of
 	// seasonalAlpha.
 	visitRate, dayVisitRate, weekVisitRate float64
+	// countWindow is the number of points the level averages over (the
+	// equivalent sample size of its EWMA), for the count likelihood.
+	countWindow float64
 }
 
 // NewParams validates cfg and precomputes its per-point constants.
@@ -103,6 +109,7 @@ func NewParams(cfg Config) (*Params, error) {
 		aVol:           alpha(cfg.VolatilityHalfLife),
 		refractoryKeep: 1 - alpha(cfg.RefractoryHalfLife),
 	}
+	p.countWindow = (2 - p.aLevel) / p.aLevel
 	if cfg.Seasonal && cfg.DayBuckets > 0 {
 		p.dayBucketNanos = dayNanos / int64(cfg.DayBuckets)
 		p.invDayBucket = float64(cfg.DayBuckets) / float64(dayNanos)
@@ -158,6 +165,14 @@ type State struct {
 
 	// SpikeTail is the fitted tail of |z| above spikeU.
 	SpikeTail Tail
+	// LikTail is the fitted tail of the anomaly likelihood's deviation
+	// above likU.
+	LikTail Tail
+
+	// NotCount is set once a value was not a non-negative integer: until
+	// then the series may be a count and is scored as one while its
+	// expected value is small (see countTail).
+	NotCount bool
 }
 
 // Model scores one series. It is not safe for concurrent use; the processor
@@ -203,8 +218,10 @@ const (
 	spikeShare = 1.0 / 3
 	novelShare = 1.0 / 3
 	likShare   = 1.0 / 12
-	// lowLik is a likelihood deviation whose one-sided tail, 0.097, is above
-	// likShare: below it the test cannot raise the score.
+	// likU is where the fitted tail of the likelihood's deviation starts.
+	likU = 2.0
+	// lowLik is a likelihood deviation whose one-sided Gaussian tail, 0.097,
+	// is above likShare: below it the test cannot raise the score.
 	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
@@ -239,8 +256,11 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		s.N, s.LastTS = 1, ts
 		s.Level, s.Recent = v, v
 		s.Max, s.Min = v, v
-		// Prior: the tail for iid Gaussian residuals.
+		// Priors: the tails for iid Gaussian residuals, and for a standard
+		// Gaussian deviation of the likelihood.
 		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
+		s.LikTail = Tail{Rate: 0.02275, Excess: 0.373}
+		s.NotCount = !isCount(v)
 		return Result{Expected: v, Lower: v, Upper: v}, Accepted
 	}
 
@@ -310,16 +330,40 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	s.CusumDn = max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
 	cusum := max(s.CusumUp, s.CusumDn)
 
-	// Tail probabilities, each calibrated for iid Gaussian residuals.
-	pSpike := s.SpikeTail.P(absZ, spikeU)
-	if !held {
-		s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
+	// Tail probabilities, fitted per series. A series that only ever showed
+	// non-negative integers, while it expects a small count, is scored as
+	// a count.
+	s.NotCount = s.NotCount || !isCount(v)
+	count := !s.NotCount && expected <= maxCountMean
+	// The spike test fits the tail of |z|, or for a count of its
+	// count-likelihood equivalent: the |z| of a Gaussian as unlikely as the
+	// count under its negative binomial. Fitting the tail of that, rather
+	// than trusting the distribution, keeps bursty counts calibrated.
+	spikeZ := absZ
+	if count {
+		spikeZ = 0
+		if pc := countTail(v, expected, min(p.countWindow, float64(s.N)), sd*sd); pc < 1 {
+			spikeZ = min(math.Sqrt2*math.Erfcinv(pc), maxZ)
+		}
 	}
-	// One-sided: only increases. Below lowLik the probability is above its
-	// share of the budget, so it cannot be the smallest that counts.
+	pSpike := s.SpikeTail.P(spikeZ, spikeU)
+	if !held {
+		s.SpikeTail.Learn(spikeZ, spikeU, aLong, p.aTail)
+	}
+	// One-sided: only increases. The deviation of a short average of |z|
+	// is near Gaussian for continuous residuals; for a small count, whose
+	// |z| takes a few skewed values, its tail is fitted per series like the
+	// spike's (learned on every series, so it is ready when a series's
+	// expected count falls below maxCountMean).
 	pLik := 1.0
-	if dLik > lowLik {
+	switch {
+	case count:
+		pLik = s.LikTail.P(dLik, likU)
+	case dLik > lowLik:
 		pLik = 0.5 * math.Erfc(dLik/math.Sqrt2)
+	}
+	if !held {
+		s.LikTail.Learn(dLik, likU, aLong, p.aTail)
 	}
 	pNovel := novelty(s, v, sd, aLong)
 	s.Max = max(s.Max, v)
