@@ -219,6 +219,40 @@ func TestCountBurst(t *testing.T) {
 	}
 }
 
+// TestStuckValue: a noisy gauge whose exporter keeps sending its last value scores 3 (an
+// alert, after which the refractory carry holds the repeats of the same event down) within a
+// few points, though the value itself is ordinary; a coarse gauge that routinely sits on one
+// value for a while (a slow walk rounded to integers) never reaches 5.
+func TestStuckValue(t *testing.T) {
+	vals := gaussian(3000, 31)
+	for i := 2500; i < 2520; i++ {
+		vals[i] = vals[2499]
+	}
+	res := run(New(mustParams(t, Default())), 0, vals)
+	at := -1
+	for i := 2500; i < 2520 && at < 0; i++ {
+		if res[i].Score >= AlertScore {
+			at = i - 2500
+		}
+	}
+	if at < 0 || at > 5 {
+		t.Errorf("stuck value: first score >= 3 after %d points, want within 5", at)
+	}
+
+	rng := rand.New(rand.NewPCG(32, 32))
+	coarse := make([]float64, 20000)
+	x := 100.0
+	for i := range coarse {
+		x += 0.2 * rng.NormFloat64()
+		coarse[i] = math.Round(x)
+	}
+	for i, r := range run(New(mustParams(t, Default())), 0, coarse) {
+		if r.Score >= 5 {
+			t.Fatalf("coarse gauge: point %d scores %.2f", i, r.Score)
+		}
+	}
+}
+
 func TestWarmup(t *testing.T) {
 	cfg := Default()
 	cfg.MinSamples = 50
@@ -377,7 +411,7 @@ func TestRejectsBadPoints(t *testing.T) {
 func finiteState(t *testing.T, m *Model) {
 	t.Helper()
 	s := m.State()
-	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale} {
+	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale, s.Prev, float64(s.RepeatStart), float64(s.RepeatCont)} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("state field %d is %v: %+v", i, f, s)
 		}

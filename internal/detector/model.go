@@ -169,6 +169,15 @@ type State struct {
 	// above likU.
 	LikTail Tail
 
+	// Prev is the last value and Repeats how many points in a row repeated
+	// it exactly, for the repeat test (a series that stops moving):
+	// RepeatStart is the long-run share of the points after a change that
+	// repeat their predecessor, RepeatCont the share of those after a
+	// repeat that repeat again.
+	Prev                    float64
+	Repeats                 float32
+	RepeatStart, RepeatCont float32
+
 	// NotCount is set once a value was not a non-negative integer: until
 	// then the series may be a count and is scored as one while its
 	// expected value is small (see countTail).
@@ -206,18 +215,22 @@ const (
 	relFloor = 1e-9
 	// absFloor is the smallest standard deviation for a series at zero.
 	absFloor = 1e-12
+	// maxRepeats caps the run the repeat test counts (float32 stays exact).
+	maxRepeats = 1 << 20
 	// maxGapSteps caps the samples a gap is worth, so decay saturates.
 	maxGapSteps = 1e6
 	// AlertScore is the score from which the refractory carry engages.
 	AlertScore = 3.0
-	// spikeShare, novelShare and likShare are the tests' shares of the
-	// false-alarm budget (weighted Bonferroni; they sum to 3/4 <= 1). The
+	// spikeShare, novelShare, likShare and repeatShare are the tests'
+	// shares of the false-alarm budget (weighted Bonferroni; they sum to
+	// 5/6 <= 1). The
 	// likelihood gets the smallest: its Gaussian tail is an approximation
 	// (a short average of a heavy-tailed |z| has a heavier tail), and on
 	// NAB it raised most of the false alarms at an equal share.
-	spikeShare = 1.0 / 3
-	novelShare = 1.0 / 3
-	likShare   = 1.0 / 12
+	spikeShare  = 1.0 / 3
+	novelShare  = 1.0 / 3
+	likShare    = 1.0 / 12
+	repeatShare = 1.0 / 12
 	// likU is where the fitted tail of the likelihood's deviation starts.
 	likU = 2.0
 	// lowLik is a likelihood deviation whose one-sided Gaussian tail, 0.097,
@@ -261,6 +274,8 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
 		s.LikTail = Tail{Rate: 0.02275, Excess: 0.373}
 		s.NotCount = !isCount(v)
+		s.Prev = v
+		s.RepeatCont = 0.5
 		return Result{Expected: v, Lower: v, Upper: v}, Accepted
 	}
 
@@ -366,9 +381,15 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		s.LikTail.Learn(dLik, likU, aLong, p.aTail)
 	}
 	pNovel := novelty(s, v, sd, aLong)
+	// A small count repeats as its rate goes up and down (an hour of no
+	// errors is no fault): the repeat test is for the other series.
+	pRepeat := repeated(s, v, p, aLong)
+	if count {
+		pRepeat = 1
+	}
 	s.Max = max(s.Max, v)
 	s.Min = min(s.Min, v)
-	pMin := min(pSpike/spikeShare, min(pLik/likShare, pNovel/novelShare))
+	pMin := min(pSpike/spikeShare, pLik/likShare, pNovel/novelShare, pRepeat/repeatShare)
 	raw := 0.0
 	if !(pMin >= 1) {
 		raw = min(10, max(0, -math.Log10(pMin)))
@@ -456,6 +477,38 @@ func novelty(s *State, v, sd, aLong float64) float64 {
 		return 1
 	}
 	return 2 * aLong * math.Exp(-margin/sd)
+}
+
+// repeated is the probability of the current run of exact repeats of one
+// value: start·cont^(run-1), where start is the series' rate of repeats
+// after a change and cont its rate of repeats after a repeat. Learning the
+// two apart keeps series whose repeats come in runs (coarse gauges, counts
+// that sit at 0) from alerting on their routine runs, while on a series that
+// never repeated (a noisy gauge) a value that sticks for a few points is an
+// alert. The start rate is learned over the long window with half a repeat
+// as prior, the continuation at the tail's rate from a prior of 1/2. It is
+// what catches an exporter that keeps sending its last value, which no
+// deviation from the level shows.
+func repeated(s *State, v float64, p *Params, aLong float64) float64 {
+	hit := float32(0)
+	if v == s.Prev {
+		hit = 1
+	}
+	pr := 1.0
+	if hit == 1 {
+		// The run's probability under the rates learned before this point.
+		w := 1 / aLong
+		start := (float64(s.RepeatStart)*w + 0.5) / (w + 1)
+		pr = start * math.Pow(float64(s.RepeatCont), float64(s.Repeats))
+	}
+	if s.Repeats > 0 {
+		s.RepeatCont += float32(p.aTail) * (hit - s.RepeatCont)
+	} else {
+		s.RepeatStart += float32(aLong) * (hit - s.RepeatStart)
+	}
+	s.Prev = v
+	s.Repeats = hit * min(s.Repeats+1, maxRepeats)
+	return pr
 }
 
 // seasonalOffset is the profile's offset, weighted by the fraction of
