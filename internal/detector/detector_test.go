@@ -411,7 +411,7 @@ func TestRejectsBadPoints(t *testing.T) {
 func finiteState(t *testing.T, m *Model) {
 	t.Helper()
 	s := m.State()
-	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, s.CusumUp, s.CusumDn, s.Short, s.LongMean, s.LongVar, s.Carry, s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale, s.Prev, float64(s.RepeatStart), float64(s.RepeatCont)} {
+	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, float64(s.CusumUp), float64(s.CusumDn), float64(s.ShortLik.Avg), float64(s.ShortLik.Mean), float64(s.ShortLik.Var), float64(s.MidLik.Avg), float64(s.MidLik.Var), float64(s.Carry), s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale, s.Prev, float64(s.RepeatStart), float64(s.RepeatCont)} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("state field %d is %v: %+v", i, f, s)
 		}

@@ -80,7 +80,7 @@ type Result struct {
 type Params struct {
 	cfg                             Config
 	aLevel, aScale, aShort, aLong   float64
-	aTail, aVol                     float64
+	aTail, aVol, aMid               float64
 	refractoryKeep                  float64
 	dayBucketNanos, weekBucketNanos int64
 	// invDayBucket and invWeekBucket turn a time of day or week into its
@@ -107,6 +107,7 @@ func NewParams(cfg Config) (*Params, error) {
 		aLong:          alpha(cfg.LongHalfLife),
 		aTail:          alpha(50),
 		aVol:           alpha(cfg.VolatilityHalfLife),
+		aMid:           alpha(midWindows * cfg.ShortHalfLife),
 		refractoryKeep: 1 - alpha(cfg.RefractoryHalfLife),
 	}
 	p.countWindow = (2 - p.aLevel) / p.aLevel
@@ -146,11 +147,17 @@ type State struct {
 
 	// Recent is a short EWMA of the deseasonalised value; the baseline is
 	// re-anchored to it when the CUSUM confirms a level shift.
-	Recent            float64
-	CusumUp, CusumDn  float64
-	Short             float64 // short EWMA of the raw deviation |z|
-	LongMean, LongVar float64 // long-run mean and variance of Short
-	Carry             float64 // refractory suppression, in score units
+	Recent float64
+
+	// The statistics in standard deviations or score units, whose range
+	// is bounded (by maxZ), are float32: their precision is far beyond
+	// what they are compared with, and the halved size keeps the state in
+	// its budget.
+	CusumUp, CusumDn float32
+	Carry            float32 // refractory suppression, in score units
+	// ShortLik and MidLik are the anomaly likelihood over the short window
+	// and over one four times as long.
+	ShortLik, MidLik Lik
 
 	// Max and Min are the range of every value accepted so far, for the
 	// novelty test.
@@ -221,18 +228,22 @@ const (
 	maxGapSteps = 1e6
 	// AlertScore is the score from which the refractory carry engages.
 	AlertScore = 3.0
-	// spikeShare, novelShare, likShare and repeatShare are the tests'
-	// shares of the false-alarm budget (weighted Bonferroni; they sum to
-	// 5/6 <= 1). The
+	// spikeShare, novelShare, likShare, midShare and repeatShare are the
+	// tests' shares of the false-alarm budget (weighted Bonferroni; they sum
+	// to 11/12 <= 1). The
 	// likelihood gets the smallest: its Gaussian tail is an approximation
 	// (a short average of a heavy-tailed |z| has a heavier tail), and on
 	// NAB it raised most of the false alarms at an equal share.
 	spikeShare  = 1.0 / 3
 	novelShare  = 1.0 / 3
 	likShare    = 1.0 / 12
+	midShare    = 1.0 / 12
 	repeatShare = 1.0 / 12
 	// likU is where the fitted tail of the likelihood's deviation starts.
 	likU = 2.0
+	// midWindows is the length of the likelihood's second window in short
+	// windows.
+	midWindows = 4
 	// lowLik is a likelihood deviation whose one-sided Gaussian tail, 0.097,
 	// is above likShare: below it the test cannot raise the score.
 	lowLik = 1.3
@@ -325,25 +336,19 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// A sustained deviation teaches neither the likelihood's long run, nor
 	// the tail, nor the scale (with HoldShifts): early in a model's life
 	// they learn fast enough to absorb a fault within a few points.
-	held := p.cfg.HoldShifts && warm && s.Short >= holdShort
-	s.Short += p.aShort * (min(absZ, 2*p.cfg.WinsorZ) - s.Short)
-	likSD := math.Sqrt(s.LongVar)
-	dLik := 0.0
-	if likSD > 0 {
-		dLik = (s.Short - s.LongMean) / likSD
-	}
-	dev := s.Short - s.LongMean
+	held := p.cfg.HoldShifts && warm && float64(s.ShortLik.Avg) >= holdShort
 	aLong := max(p.aLong, 1/float64(s.N))
-	if !held {
-		s.LongMean += aLong * dev
-		s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
-	}
+	dLik := s.ShortLik.step(min(absZ, 2*p.cfg.WinsorZ), p.aShort, aLong, !held)
+	// The longer window sees a moderate deviation that lasts (a ramp, a
+	// dip of a third) which the short one, noisier, does not single out.
+	dMid := s.MidLik.step(min(absZ, p.cfg.WinsorZ), p.aMid, aLong, !held)
 
 	// CUSUM on winsorised z: sustained one-sided drift is a level shift.
 	zc := clamp(z, p.cfg.WinsorZ)
-	s.CusumUp = max(0, s.CusumUp+zc-p.cfg.ShiftDrift)
-	s.CusumDn = max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
-	cusum := max(s.CusumUp, s.CusumDn)
+	up := max(0, float64(s.CusumUp)+zc-p.cfg.ShiftDrift)
+	dn := max(0, float64(s.CusumDn)-zc-p.cfg.ShiftDrift)
+	s.CusumUp, s.CusumDn = float32(up), float32(dn)
+	cusum := max(up, dn)
 
 	// Tail probabilities, fitted per series. A series that only ever showed
 	// non-negative integers, while it expects a small count, is scored as
@@ -389,7 +394,11 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	}
 	s.Max = max(s.Max, v)
 	s.Min = min(s.Min, v)
-	pMin := min(pSpike/spikeShare, pLik/likShare, pNovel/novelShare, pRepeat/repeatShare)
+	pMid := 1.0
+	if dMid > lowLik {
+		pMid = 0.5 * math.Erfc(dMid/math.Sqrt2)
+	}
+	pMin := min(pSpike/spikeShare, pLik/likShare, pNovel/novelShare, pRepeat/repeatShare, pMid/midShare)
 	raw := 0.0
 	if !(pMin >= 1) {
 		raw = min(10, max(0, -math.Log10(pMin)))
@@ -403,13 +412,13 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if steps > 1 {
 		keep = math.Pow(keep, steps)
 	}
-	carry := s.Carry * keep
+	carry := float64(s.Carry) * keep
 	score := max(0, raw-carry)
 	// Warm-up scores are not reported, so they must not suppress later ones.
 	if warm && raw >= AlertScore && raw > carry {
 		carry = raw
 	}
-	s.Carry = carry
+	s.Carry = float32(carry)
 
 	// Update the baseline with the winsorised residual.
 	clipped := zc * sd
@@ -477,6 +486,32 @@ func novelty(s *State, v, sd, aLong float64) float64 {
 		return 1
 	}
 	return 2 * aLong * math.Exp(-margin/sd)
+}
+
+// Lik is the anomaly likelihood over one window: Avg is an EWMA of the
+// deviation |z| over the window, Mean and Var the long-run mean and
+// variance of Avg.
+type Lik struct {
+	Avg, Mean, Var float32
+}
+
+// step folds x into the window's average and returns how far the average
+// is above its long run, in long-run standard deviations. The long run
+// learns only when learn is set.
+func (l *Lik) step(x, a, aLong float64, learn bool) float64 {
+	avg := float64(l.Avg) + a*(x-float64(l.Avg))
+	mean, v := float64(l.Mean), float64(l.Var)
+	d := 0.0
+	if sd := math.Sqrt(v); sd > 0 {
+		d = (avg - mean) / sd
+	}
+	l.Avg = float32(avg)
+	if learn {
+		dev := avg - mean
+		l.Mean = float32(mean + aLong*dev)
+		l.Var = float32((1 - aLong) * (v + aLong*dev*dev))
+	}
+	return d
 }
 
 // repeated is the probability of the current run of exact repeats of one
