@@ -515,6 +515,39 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+// FuzzUnmarshal: a checkpoint comes from storage outside the model; whatever its bytes,
+// restoring it never panics, and a state it accepts survives a second round trip unchanged
+// (the first may normalise it: any non-zero byte of a bool reads as true).
+func FuzzUnmarshal(f *testing.F) {
+	p := mustParams(f, Default())
+	m := New(p)
+	run(m, 0, noise("poisson", 300, 51))
+	good, err := m.MarshalBinary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{encodingVersion})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := New(p)
+		if err := r.UnmarshalBinary(data); err != nil {
+			return
+		}
+		once, err := r.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2 := New(p)
+		if err := r2.UnmarshalBinary(once); err != nil {
+			t.Fatalf("its own encoding refused: %v", err)
+		}
+		if twice, _ := r2.MarshalBinary(); string(twice) != string(once) {
+			t.Fatal("a second round trip changes the state")
+		}
+		r.Update(1<<62, 1)
+	})
+}
+
 func TestUpdateAllocs(t *testing.T) {
 	m := New(mustParams(t, seasonalConfig()))
 	ts := int64(0)
@@ -526,24 +559,30 @@ func TestUpdateAllocs(t *testing.T) {
 	}
 }
 
-func benchInputs() ([]int64, []float64) {
+func benchInputs(counts bool) ([]int64, []float64) {
 	const n = 4096
 	ts := make([]int64, n)
 	vals := gaussian(n, 11)
+	if counts {
+		vals = noise("poisson", n, 11)
+	}
 	for i := range ts {
 		ts[i] = int64(i) * minute
 	}
 	return ts, vals
 }
 
+// BenchmarkUpdate measures one Update: on Gaussian values without and with the seasonal
+// profile (the default), and on a small count (the count likelihood's path).
 func BenchmarkUpdate(b *testing.B) {
 	for _, cfg := range []struct {
-		name string
-		cfg  Config
-	}{{"plain", plainConfig()}, {"seasonal", seasonalConfig()}} {
+		name   string
+		cfg    Config
+		counts bool
+	}{{"plain", plainConfig(), false}, {"seasonal", seasonalConfig(), false}, {"counts", seasonalConfig(), true}} {
 		b.Run(cfg.name, func(b *testing.B) {
 			p := mustParams(b, cfg.cfg)
-			ts, vals := benchInputs()
+			ts, vals := benchInputs(cfg.counts)
 			m := New(p)
 			base := int64(0)
 			b.ReportAllocs()
@@ -558,7 +597,7 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 		b.Run(cfg.name+"/parallel", func(b *testing.B) {
 			p := mustParams(b, cfg.cfg)
-			ts, vals := benchInputs()
+			ts, vals := benchInputs(cfg.counts)
 			b.ReportAllocs()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
