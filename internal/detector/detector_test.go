@@ -126,6 +126,15 @@ func noise(kind string, n int, seed uint64) []float64 {
 			v[i] = poisson(rng, 0.5)
 		case "overdispersed": // errors in clusters: a gamma-mixed Poisson of mean 2
 			v[i] = poisson(rng, 2*rng.ExpFloat64())
+		case "t5": // Student t with 5 degrees of freedom around 100
+			chi := 0.0
+			for range 5 {
+				x := rng.NormFloat64()
+				chi += x * x
+			}
+			v[i] = 100 + 5*rng.NormFloat64()/math.Sqrt(chi/5)
+		case "lognormal": // a latency of median 100 ms and spread 0.5
+			v[i] = 100 * math.Exp(0.5*rng.NormFloat64())
 		case "seasonal": // a daily cycle of ±50 with noise of 5
 			v[i] = 200 + 50*math.Sin(2*math.Pi*float64(i)/1440) + 5*rng.NormFloat64()
 		}
@@ -143,30 +152,35 @@ func poisson(rng *rand.Rand, mean float64) float64 {
 }
 
 // TestCalibrationBeyondGaussian checks what 3 and 7 mean on other kinds of series the model
-// meets: small integer counts (Poisson, and over-dispersed) and a daily cycle. Scores >= 3 stay
-// at most on the order of 1 point in 1,000 and none reaches 7. On counts the scores are
-// discrete (a count of 3 is as surprising as it is), so the rate of 3 may fall well below
-// 1 in 1,000; on continuous series it is checked from both sides.
+// meets: small integer counts (Poisson, and over-dispersed), a daily cycle, and heavy tails.
+// Scores >= 3 stay at most on the order of 1 point in 1,000 and, but on heavy tails, none
+// reaches 7. On counts the scores are discrete (a count of 3 is as surprising as it is), so the
+// rate of 3 may fall well below 1 in 1,000; on continuous series it is checked from both sides.
+// On heavy tails (Student t, log-normal) the short-run likelihood assumes a Gaussian average
+// of the deviations and some points reach 7: their number is logged, not yet asserted.
 func TestCalibrationBeyondGaussian(t *testing.T) {
 	const n = 200000
 	for _, tc := range []struct {
-		kind     string
-		discrete bool
-	}{{"poisson", true}, {"overdispersed", true}, {"seasonal", false}} {
+		kind            string
+		discrete, heavy bool
+	}{{"poisson", true, false}, {"overdispersed", true, false}, {"seasonal", false, false}, {"t5", false, true}, {"lognormal", false, true}} {
 		res := run(New(mustParams(t, Default())), 0, noise(tc.kind, n, 1))
-		over3, maxScore := 0, 0.0
+		over3, over7, maxScore := 0, 0, 0.0
 		for _, r := range res {
 			if r.Score >= 3 {
 				over3++
 			}
+			if r.Score >= 7 {
+				over7++
+			}
 			maxScore = max(maxScore, r.Score)
 		}
 		frac := float64(over3) / n
-		t.Logf("%s: fraction >= 3: %.2e, max score %.2f", tc.kind, frac, maxScore)
+		t.Logf("%s: fraction >= 3: %.2e, %d points >= 7, max score %.2f", tc.kind, frac, over7, maxScore)
 		if frac > 3e-3 || (!tc.discrete && frac < 1e-4) {
 			t.Errorf("%s: fraction of scores >= 3 is %.2e, want ~1e-3", tc.kind, frac)
 		}
-		if maxScore >= 7 {
+		if !tc.heavy && maxScore >= 7 {
 			t.Errorf("%s: max score %.2f on noise, want < 7", tc.kind, maxScore)
 		}
 	}
