@@ -230,10 +230,10 @@ const (
 	AlertScore = 3.0
 	// spikeShare, novelShare, likShare, midShare and repeatShare are the
 	// tests' shares of the false-alarm budget (weighted Bonferroni; they sum
-	// to 11/12 <= 1). The
-	// likelihood gets the smallest: its Gaussian tail is an approximation
-	// (a short average of a heavy-tailed |z| has a heavier tail), and on
-	// NAB it raised most of the false alarms at an equal share.
+	// to 11/12 <= 1). The likelihoods get the smallest: their Gaussian tail
+	// is an approximation (a short average of a heavy-tailed |z| has a
+	// heavier tail), and on NAB the short one raised most of the false
+	// alarms at an equal share.
 	spikeShare  = 1.0 / 3
 	novelShare  = 1.0 / 3
 	likShare    = 1.0 / 12
@@ -245,7 +245,8 @@ const (
 	// windows.
 	midWindows = 4
 	// lowLik is a likelihood deviation whose one-sided Gaussian tail, 0.097,
-	// is above likShare: below it the test cannot raise the score.
+	// is above likShare (and midShare, the same): below it the test cannot
+	// raise the score.
 	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
@@ -330,8 +331,9 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	z := clamp(resid/sd, maxZ)
 	warm := s.N >= int64(p.cfg.MinSamples)
 
-	// Raw deviation and its anomaly likelihood: is the short-window average
-	// of |z| unusually high against its own long-run distribution?
+	// Raw deviation and its anomaly likelihood: is the average of |z| over
+	// a short window, or over one four times as long, unusually high
+	// against its own long-run distribution?
 	absZ := math.Abs(z)
 	// A sustained deviation teaches neither the likelihood's long run, nor
 	// the tail, nor the scale (with HoldShifts): early in a model's life
