@@ -10,26 +10,26 @@ import (
 // encodingVersion is bumped whenever State's fields or their meaning change,
 // so a processor restarting with old checkpoints starts fresh instead of
 // misreading them.
-const encodingVersion = 2
+const encodingVersion = 5
 
 // MarshalBinary encodes the state and seasonal profile as: version byte,
 // State fields in declaration order (little endian), uint32 number of
-// profile offsets, the offsets. Parameters are not encoded: the restoring
+// profile offsets, the quantised offsets (int16). Parameters are not encoded: the restoring
 // model must be built from the same Config.
 func (m *Model) MarshalBinary() ([]byte, error) {
 	n := 0
 	if m.profile != nil {
-		n = len(m.profile.Offsets)
+		n = len(m.profile)
 	}
 	var buf bytes.Buffer
-	buf.Grow(1 + binary.Size(m.s) + 4 + 8*n)
+	buf.Grow(1 + binary.Size(m.s) + 4 + 2*n)
 	buf.WriteByte(encodingVersion)
 	if err := binary.Write(&buf, binary.LittleEndian, &m.s); err != nil {
 		return nil, err
 	}
 	binary.Write(&buf, binary.LittleEndian, uint32(n))
 	if n > 0 {
-		binary.Write(&buf, binary.LittleEndian, m.profile.Offsets)
+		binary.Write(&buf, binary.LittleEndian, m.profile)
 	}
 	return buf.Bytes(), nil
 }
@@ -54,14 +54,14 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	}
 	want := 0
 	if m.profile != nil {
-		want = len(m.profile.Offsets)
+		want = len(m.profile)
 	}
 	if int(n) != want {
 		return fmt.Errorf("detector: state has %d seasonal buckets, config has %d", n, want)
 	}
-	var offsets []float64
+	var offsets []int16
 	if n > 0 {
-		offsets = make([]float64, n)
+		offsets = make([]int16, n)
 		if err := binary.Read(r, binary.LittleEndian, offsets); err != nil {
 			return fmt.Errorf("detector: profile: %w", err)
 		}
@@ -71,7 +71,7 @@ func (m *Model) UnmarshalBinary(data []byte) error {
 	}
 	m.s = s
 	if n > 0 {
-		copy(m.profile.Offsets, offsets)
+		copy(m.profile, offsets)
 	}
 	return nil
 }

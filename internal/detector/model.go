@@ -19,8 +19,11 @@
 // p is the smallest of the tail probabilities of the individual tests (spike,
 // anomaly likelihood, novelty), each divided by its share of the false-alarm
 // budget (weighted Bonferroni: the shares sum to at most 1), so combining
-// tests does not inflate the false-alarm rate. TestCalibrationGaussian
-// checks the mapping empirically.
+// tests does not inflate the false-alarm rate. A series of small
+// non-negative integers (errors per interval) is scored as a count: its
+// spike is judged by a negative binomial likelihood and its likelihood
+// test by a tail fitted to it (see countTail). TestCalibrationGaussian and
+// TestCalibrationBeyondGaussian check the mapping empirically.
 //
 // After an alert (score >= AlertScore) a refractory carry suppresses repeats:
 // a point only scores its surprise in excess of the decaying recent alert.
@@ -77,9 +80,18 @@ type Result struct {
 type Params struct {
 	cfg                             Config
 	aLevel, aScale, aShort, aLong   float64
-	aTail, aVol                     float64
+	aTail, aVol, aMid               float64
 	refractoryKeep                  float64
 	dayBucketNanos, weekBucketNanos int64
+	// invDayBucket and invWeekBucket turn a time of day or week into its
+	// bucket with a multiplication instead of a division.
+	invDayBucket, invWeekBucket float64
+	// visitRate, dayVisitRate and weekVisitRate are the constants of
+	// seasonalAlpha.
+	visitRate, dayVisitRate, weekVisitRate float64
+	// countWindow is the number of points the level averages over (the
+	// equivalent sample size of its EWMA), for the count likelihood.
+	countWindow float64
 }
 
 // NewParams validates cfg and precomputes its per-point constants.
@@ -95,13 +107,22 @@ func NewParams(cfg Config) (*Params, error) {
 		aLong:          alpha(cfg.LongHalfLife),
 		aTail:          alpha(50),
 		aVol:           alpha(cfg.VolatilityHalfLife),
+		aMid:           alpha(midWindows * cfg.ShortHalfLife),
 		refractoryKeep: 1 - alpha(cfg.RefractoryHalfLife),
 	}
+	p.countWindow = (2 - p.aLevel) / p.aLevel
 	if cfg.Seasonal && cfg.DayBuckets > 0 {
 		p.dayBucketNanos = dayNanos / int64(cfg.DayBuckets)
+		p.invDayBucket = float64(cfg.DayBuckets) / float64(dayNanos)
+		p.dayVisitRate = math.Ln2 / (cfg.SeasonalHalfLife * float64(p.dayBucketNanos))
 	}
 	if cfg.Seasonal && cfg.WeekBuckets > 0 {
 		p.weekBucketNanos = weekNanos / int64(cfg.WeekBuckets)
+		p.invWeekBucket = float64(cfg.WeekBuckets) / float64(weekNanos)
+		p.weekVisitRate = math.Ln2 / (cfg.SeasonalHalfLife * float64(p.weekBucketNanos))
+	}
+	if cfg.Seasonal {
+		p.visitRate = math.Ln2 / cfg.SeasonalHalfLife
 	}
 	return p, nil
 }
@@ -111,7 +132,7 @@ func (p *Params) Config() Config { return p.cfg }
 
 // State is the per-series model state. It is plain data (no pointers) so it
 // can be copied, marshalled and compared; the seasonal profile lives in a
-// separate allocation (Profile) because it is optional and much larger.
+// separate allocation because it is optional and its size is configured.
 type State struct {
 	N      int64   // accepted points
 	LastTS int64   // unix nanos of the last accepted point
@@ -126,11 +147,17 @@ type State struct {
 
 	// Recent is a short EWMA of the deseasonalised value; the baseline is
 	// re-anchored to it when the CUSUM confirms a level shift.
-	Recent            float64
-	CusumUp, CusumDn  float64
-	Short             float64 // short EWMA of the raw deviation |z|
-	LongMean, LongVar float64 // long-run mean and variance of Short
-	Carry             float64 // refractory suppression, in score units
+	Recent float64
+
+	// The statistics in standard deviations or score units, whose range
+	// is bounded (by maxZ), are float32: their precision is far beyond
+	// what they are compared with, and the halved size keeps the state in
+	// its budget.
+	CusumUp, CusumDn float32
+	Carry            float32 // refractory suppression, in score units
+	// ShortLik and MidLik are the anomaly likelihood over the short window
+	// and over one four times as long.
+	ShortLik, MidLik Lik
 
 	// Max and Min are the range of every value accepted so far, for the
 	// novelty test.
@@ -140,9 +167,28 @@ type State struct {
 	// without and with the seasonal offset; their ratio says how much of
 	// the series the profile explains (0 when seasonality is off).
 	PlainErr, SeasonalErr float64
+	// ProfileScale is the unit of the seasonal profile's quantised offsets.
+	ProfileScale float64
 
 	// SpikeTail is the fitted tail of |z| above spikeU.
 	SpikeTail Tail
+	// LikTail is the fitted tail of the anomaly likelihood's deviation
+	// above likU.
+	LikTail Tail
+
+	// Prev is the last value and Repeats how many points in a row repeated
+	// it exactly, for the repeat test (a series that stops moving):
+	// RepeatStart is the long-run share of the points after a change that
+	// repeat their predecessor, RepeatCont the share of those after a
+	// repeat that repeat again.
+	Prev                    float64
+	Repeats                 float32
+	RepeatStart, RepeatCont float32
+
+	// NotCount is set once a value was not a non-negative integer: until
+	// then the series may be a count and is scored as one while its
+	// expected value is small (see countTail).
+	NotCount bool
 }
 
 // Model scores one series. It is not safe for concurrent use; the processor
@@ -150,7 +196,7 @@ type State struct {
 type Model struct {
 	p       *Params
 	s       State
-	profile *Profile // nil when seasonality is off
+	profile []int16 // quantised seasonal offsets (see seasonal.go); nil when seasonality is off
 }
 
 // New returns an empty model. It allocates the seasonal profile when the
@@ -158,7 +204,7 @@ type Model struct {
 func New(p *Params) *Model {
 	m := &Model{p: p}
 	if p.cfg.Seasonal {
-		m.profile = newProfile(p.cfg.DayBuckets, p.cfg.WeekBuckets)
+		m.profile = make([]int16, p.cfg.DayBuckets+p.cfg.WeekBuckets)
 	}
 	return m
 }
@@ -176,18 +222,32 @@ const (
 	relFloor = 1e-9
 	// absFloor is the smallest standard deviation for a series at zero.
 	absFloor = 1e-12
+	// maxRepeats caps the run the repeat test counts (float32 stays exact).
+	maxRepeats = 1 << 20
 	// maxGapSteps caps the samples a gap is worth, so decay saturates.
 	maxGapSteps = 1e6
 	// AlertScore is the score from which the refractory carry engages.
 	AlertScore = 3.0
-	// spikeShare, novelShare and likShare are the tests' shares of the
-	// false-alarm budget (weighted Bonferroni; they sum to 3/4 <= 1). The
-	// likelihood gets the smallest: its Gaussian tail is an approximation
-	// (a short average of a heavy-tailed |z| has a heavier tail), and on
-	// NAB it raised most of the false alarms at an equal share.
-	spikeShare = 1.0 / 3
-	novelShare = 1.0 / 3
-	likShare   = 1.0 / 12
+	// spikeShare, novelShare, likShare, midShare and repeatShare are the
+	// tests' shares of the false-alarm budget (weighted Bonferroni; they sum
+	// to 11/12 <= 1). The likelihoods get the smallest: their Gaussian tail
+	// is an approximation (a short average of a heavy-tailed |z| has a
+	// heavier tail), and on NAB the short one raised most of the false
+	// alarms at an equal share.
+	spikeShare  = 1.0 / 3
+	novelShare  = 1.0 / 3
+	likShare    = 1.0 / 12
+	midShare    = 1.0 / 12
+	repeatShare = 1.0 / 12
+	// likU is where the fitted tail of the likelihood's deviation starts.
+	likU = 2.0
+	// midWindows is the length of the likelihood's second window in short
+	// windows.
+	midWindows = 4
+	// lowLik is a likelihood deviation whose one-sided Gaussian tail, 0.097,
+	// is above likShare (and midShare, the same): below it the test cannot
+	// raise the score.
+	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
 	// holdShort is the short average of |z| from which, with HoldShifts,
@@ -221,8 +281,13 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		s.N, s.LastTS = 1, ts
 		s.Level, s.Recent = v, v
 		s.Max, s.Min = v, v
-		// Prior: the tail for iid Gaussian residuals.
+		// Priors: the tails for iid Gaussian residuals, and for a standard
+		// Gaussian deviation of the likelihood.
 		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
+		s.LikTail = Tail{Rate: 0.02275, Excess: 0.373}
+		s.NotCount = !isCount(v)
+		s.Prev = v
+		s.RepeatCont = 0.5
 		return Result{Expected: v, Lower: v, Upper: v}, Accepted
 	}
 
@@ -232,7 +297,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		if s.MeanDT == 0 {
 			s.MeanDT = dt
 		} else if dt > 1.5*s.MeanDT {
-			steps = math.Min(dt/s.MeanDT, maxGapSteps)
+			steps = min(dt/s.MeanDT, maxGapSteps)
 		} else {
 			s.MeanDT += 0.05 * (dt - s.MeanDT)
 		}
@@ -254,72 +319,115 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		aVol = early
 	}
 
-	seasonal := 0.0
+	seasonal, dBucket, wBucket := 0.0, -1, -1
 	if m.profile != nil {
-		seasonal = m.seasonalOffset(ts, v, aScale)
+		dBucket, wBucket = p.indices(ts)
+		seasonal = m.seasonalOffset(m.offset(dBucket, wBucket), v, aScale)
 	}
 	expected := finite(s.Level + seasonal)
-	sd := math.Max(math.Sqrt(s.Var), volFloor*math.Sqrt(s.VolVar))
-	sd = math.Max(sd, math.Max(relFloor*math.Abs(s.Level), absFloor))
+	sd := max(math.Sqrt(s.Var), volFloor*math.Sqrt(s.VolVar))
+	sd = max(sd, max(relFloor*math.Abs(s.Level), absFloor))
 	resid := finite(v - expected)
 	z := clamp(resid/sd, maxZ)
 	warm := s.N >= int64(p.cfg.MinSamples)
 
-	// Raw deviation and its anomaly likelihood: is the short-window average
-	// of |z| unusually high against its own long-run distribution?
+	// Raw deviation and its anomaly likelihood: is the average of |z| over
+	// a short window, or over one four times as long, unusually high
+	// against its own long-run distribution?
 	absZ := math.Abs(z)
 	// A sustained deviation teaches neither the likelihood's long run, nor
 	// the tail, nor the scale (with HoldShifts): early in a model's life
 	// they learn fast enough to absorb a fault within a few points.
-	held := p.cfg.HoldShifts && warm && s.Short >= holdShort
-	s.Short += p.aShort * (math.Min(absZ, 2*p.cfg.WinsorZ) - s.Short)
-	likSD := math.Sqrt(s.LongVar)
-	dLik := 0.0
-	if likSD > 0 {
-		dLik = (s.Short - s.LongMean) / likSD
-	}
-	dev := s.Short - s.LongMean
-	aLong := math.Max(p.aLong, 1/float64(s.N))
-	if !held {
-		s.LongMean += aLong * dev
-		s.LongVar = (1 - aLong) * (s.LongVar + aLong*dev*dev)
-	}
+	held := p.cfg.HoldShifts && warm && float64(s.ShortLik.Avg) >= holdShort
+	aLong := max(p.aLong, 1/float64(s.N))
+	dLik := s.ShortLik.step(min(absZ, 2*p.cfg.WinsorZ), p.aShort, aLong, !held)
+	// The longer window sees a moderate deviation that lasts (a ramp, a
+	// dip of a third) which the short one, noisier, does not single out.
+	dMid := s.MidLik.step(min(absZ, p.cfg.WinsorZ), p.aMid, aLong, !held)
 
 	// CUSUM on winsorised z: sustained one-sided drift is a level shift.
 	zc := clamp(z, p.cfg.WinsorZ)
-	s.CusumUp = math.Max(0, s.CusumUp+zc-p.cfg.ShiftDrift)
-	s.CusumDn = math.Max(0, s.CusumDn-zc-p.cfg.ShiftDrift)
-	cusum := math.Max(s.CusumUp, s.CusumDn)
+	up := max(0, float64(s.CusumUp)+zc-p.cfg.ShiftDrift)
+	dn := max(0, float64(s.CusumDn)-zc-p.cfg.ShiftDrift)
+	s.CusumUp, s.CusumDn = float32(up), float32(dn)
+	cusum := max(up, dn)
 
-	// Tail probabilities, each calibrated for iid Gaussian residuals.
-	pSpike := s.SpikeTail.P(absZ, spikeU)
-	if !held {
-		s.SpikeTail.Learn(absZ, spikeU, aLong, p.aTail)
+	// Tail probabilities, fitted per series. A series that only ever showed
+	// non-negative integers, while it expects a small count, is scored as
+	// a count.
+	s.NotCount = s.NotCount || !isCount(v)
+	count := !s.NotCount && expected <= maxCountMean
+	// The spike test fits the tail of |z|, or for a count of its
+	// count-likelihood equivalent: the |z| of a Gaussian as unlikely as the
+	// count under its negative binomial. Fitting the tail of that, rather
+	// than trusting the distribution, keeps bursty counts calibrated.
+	spikeZ := absZ
+	if count {
+		spikeZ = 0
+		if pc := countTail(v, expected, min(p.countWindow, float64(s.N)), sd*sd); pc < 1 {
+			spikeZ = min(math.Sqrt2*math.Erfcinv(pc), maxZ)
+		}
 	}
-	pLik := 0.5 * math.Erfc(dLik/math.Sqrt2) // one-sided: only increases
+	pSpike := s.SpikeTail.P(spikeZ, spikeU)
+	if !held {
+		s.SpikeTail.Learn(spikeZ, spikeU, aLong, p.aTail)
+	}
+	// One-sided: only increases. The deviation of a short average of |z|
+	// is near Gaussian for continuous residuals; for a small count, whose
+	// |z| takes a few skewed values, its tail is fitted per series like the
+	// spike's (learned on every series, so it is ready when a series's
+	// expected count falls below maxCountMean).
+	pLik := 1.0
+	switch {
+	case count:
+		pLik = s.LikTail.P(dLik, likU)
+	case dLik > lowLik:
+		pLik = 0.5 * math.Erfc(dLik/math.Sqrt2)
+	}
+	if !held {
+		s.LikTail.Learn(dLik, likU, aLong, p.aTail)
+	}
 	pNovel := novelty(s, v, sd, aLong)
-	s.Max = math.Max(s.Max, v)
-	s.Min = math.Min(s.Min, v)
-	pMin := math.Min(pSpike/spikeShare, math.Min(pLik/likShare, pNovel/novelShare))
-	raw := math.Min(10, math.Max(0, -math.Log10(pMin)))
-	if math.IsNaN(raw) {
-		raw = 10
+	// A small count repeats as its rate goes up and down (an hour of no
+	// errors is no fault): the repeat test is for the other series.
+	pRepeat := repeated(s, v, p, aLong)
+	if count {
+		pRepeat = 1
+	}
+	s.Max = max(s.Max, v)
+	s.Min = min(s.Min, v)
+	pMid := 1.0
+	if dMid > lowLik {
+		pMid = 0.5 * math.Erfc(dMid/math.Sqrt2)
+	}
+	// Multiplying by the constant inverse shares saves five divisions.
+	pMin := min(pSpike*(1/spikeShare), pLik*(1/likShare), pNovel*(1/novelShare), pRepeat*(1/repeatShare), pMid*(1/midShare))
+	raw := 0.0
+	if !(pMin >= 1) {
+		raw = min(10, max(0, -math.Log10(pMin)))
+		if math.IsNaN(raw) {
+			raw = 10
+		}
 	}
 
 	// Refractory: report only surprise beyond the decaying last alert.
-	carry := s.Carry * math.Pow(p.refractoryKeep, steps)
-	score := math.Max(0, raw-carry)
+	keep := p.refractoryKeep
+	if steps > 1 {
+		keep = math.Pow(keep, steps)
+	}
+	carry := float64(s.Carry) * keep
+	score := max(0, raw-carry)
 	// Warm-up scores are not reported, so they must not suppress later ones.
 	if warm && raw >= AlertScore && raw > carry {
 		carry = raw
 	}
-	s.Carry = carry
+	s.Carry = float32(carry)
 
 	// Update the baseline with the winsorised residual.
 	clipped := zc * sd
 	shift := cusum > p.cfg.ShiftThreshold
 	// Convex form: a difference of two huge values would overflow.
-	aRecent := math.Max(p.aShort, 1/float64(s.N+1))
+	aRecent := max(p.aShort, 1/float64(s.N+1))
 	s.Recent = (1-aRecent)*s.Recent + aRecent*finite(v-seasonal)
 	if shift {
 		// Re-anchor: the old level is stale, start from the recent one.
@@ -332,14 +440,14 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if !warm {
 		// Learn the scale from unclipped residuals during warm-up, when the
 		// variance estimate is still too small to clip against.
-		sq = math.Min(resid*resid, maxVar)
+		sq = min(resid*resid, maxVar)
 	}
 	if !held {
-		s.Var = math.Min((1-aScale)*s.Var+aScale*sq, maxVar)
-		s.VolVar = math.Min((1-aVol)*s.VolVar+aVol*sq, maxVar)
+		s.Var = min((1-aScale)*s.Var+aScale*sq, maxVar)
+		s.VolVar = min((1-aVol)*s.VolVar+aVol*sq, maxVar)
 	}
 	if m.profile != nil {
-		m.profile.update(p, ts, s.MeanDT, finite(v-s.Level))
+		m.updateProfile(ts, dBucket, wBucket, s.MeanDT, finite(v-s.Level))
 	}
 	s.N++
 	s.LastTS = ts
@@ -364,7 +472,7 @@ func finite(x float64) float64 {
 }
 
 func clamp(x, lim float64) float64 {
-	return math.Max(-lim, math.Min(lim, x))
+	return max(-lim, min(lim, x))
 }
 
 // novelty is the probability of a value outside the range of all n values
@@ -376,28 +484,85 @@ func clamp(x, lim float64) float64 {
 // distance beyond the range: conservative for light tails, whose excess
 // over the running maximum is far smaller than sd.
 func novelty(s *State, v, sd, aLong float64) float64 {
-	margin := math.Max(v-s.Max, s.Min-v)
+	margin := max(v-s.Max, s.Min-v)
 	if !(margin > 0) {
 		return 1
 	}
 	return 2 * aLong * math.Exp(-margin/sd)
 }
 
-// seasonalOffset is the profile's offset at ts, weighted by the fraction of
+// Lik is the anomaly likelihood over one window: Avg is an EWMA of the
+// deviation |z| over the window, Mean and Var the long-run mean and
+// variance of Avg.
+type Lik struct {
+	Avg, Mean, Var float32
+}
+
+// step folds x into the window's average and returns how far the average
+// is above its long run, in long-run standard deviations. The long run
+// learns only when learn is set.
+func (l *Lik) step(x, a, aLong float64, learn bool) float64 {
+	avg := float64(l.Avg) + a*(x-float64(l.Avg))
+	mean, v := float64(l.Mean), float64(l.Var)
+	d := 0.0
+	if sd := math.Sqrt(v); sd > 0 {
+		d = (avg - mean) / sd
+	}
+	l.Avg = float32(avg)
+	if learn {
+		dev := avg - mean
+		l.Mean = float32(mean + aLong*dev)
+		l.Var = float32((1 - aLong) * (v + aLong*dev*dev))
+	}
+	return d
+}
+
+// repeated is the probability of the current run of exact repeats of one
+// value: start·cont^(run-1), where start is the series' rate of repeats
+// after a change and cont its rate of repeats after a repeat. Learning the
+// two apart keeps series whose repeats come in runs (coarse gauges, counts
+// that sit at 0) from alerting on their routine runs, while on a series that
+// never repeated (a noisy gauge) a value that sticks for a few points is an
+// alert. The start rate is learned over the long window with half a repeat
+// as prior, the continuation at the tail's rate from a prior of 1/2. It is
+// what catches an exporter that keeps sending its last value, which no
+// deviation from the level shows.
+func repeated(s *State, v float64, p *Params, aLong float64) float64 {
+	hit := float32(0)
+	if v == s.Prev {
+		hit = 1
+	}
+	pr := 1.0
+	if hit == 1 {
+		// The run's probability under the rates learned before this point.
+		w := 1 / aLong
+		start := (float64(s.RepeatStart)*w + 0.5) / (w + 1)
+		pr = start * math.Pow(float64(s.RepeatCont), float64(s.Repeats))
+	}
+	if s.Repeats > 0 {
+		s.RepeatCont += float32(p.aTail) * (hit - s.RepeatCont)
+	} else {
+		s.RepeatStart += float32(aLong) * (hit - s.RepeatStart)
+	}
+	s.Prev = v
+	s.Repeats = hit * min(s.Repeats+1, maxRepeats)
+	return pr
+}
+
+// seasonalOffset is the profile's offset, weighted by the fraction of
 // the residual variance it explains: 0 on a series without a daily or
 // weekly shape (the profile would only add noise to the baseline), up to
 // the full offset on a strongly seasonal one. Both residual variances are
 // learned at the scale's rate whether or not the offset is used.
-func (m *Model) seasonalOffset(ts int64, v, aScale float64) float64 {
+func (m *Model) seasonalOffset(offset, v, aScale float64) float64 {
 	s := &m.s
-	offset := m.profile.offset(m.p, ts)
 	w := 0.0
 	if s.PlainErr > 0 {
-		w = math.Max(0, 1-s.SeasonalErr/s.PlainErr)
+		w = max(0, 1-s.SeasonalErr/s.PlainErr)
 	}
 	plain := finite(v - s.Level)
 	seasonal := finite(plain - offset)
-	s.PlainErr = math.Min((1-aScale)*s.PlainErr+aScale*plain*plain, maxVar)
-	s.SeasonalErr = math.Min((1-aScale)*s.SeasonalErr+aScale*seasonal*seasonal, maxVar)
+	s.PlainErr = min((1-aScale)*s.PlainErr+aScale*plain*plain, maxVar)
+	s.SeasonalErr = min((1-aScale)*s.SeasonalErr+aScale*seasonal*seasonal, maxVar)
 	return w * offset
 }

@@ -17,7 +17,7 @@ func (t *Tail) P(x, u float64) float64 {
 	if x <= u {
 		return 1
 	}
-	return math.Min(1, t.Rate*math.Exp(-(x-u)/t.Excess))
+	return min(1, t.Rate*math.Exp(-(x-u)/t.Excess))
 }
 
 // Learn folds x into the fit. aRate is the per-point rate, aExcess the
@@ -28,8 +28,8 @@ func (t *Tail) Learn(x, u, aRate, aExcess float64) {
 	hit := 0.0
 	if x > u {
 		hit = 1
-		e := math.Min(x-u, maxExcessGrowth*t.Excess)
-		t.Excess = math.Min((1-aExcess)*t.Excess+aExcess*e, maxZ)
+		e := min(x-u, maxExcessGrowth*t.Excess)
+		t.Excess = min((1-aExcess)*t.Excess+aExcess*e, maxZ)
 	}
 	t.Rate += aRate * (hit - t.Rate)
 }

@@ -93,8 +93,24 @@ func warm(b *testing.B, p *anomalyProcessor, batches []pmetric.Metrics) int {
 	return benchWarmupIntervals
 }
 
+// scorePoints counts the anomaly.score points a batch carries.
+func scorePoints(md pmetric.Metrics) int {
+	n := 0
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Name() == names.Score {
+					n += m.Gauge().DataPoints().Len()
+				}
+			}
+		}
+	}
+	return n
+}
+
 // BenchmarkConsumeMetrics measures steady-state scoring: one op is one batch of 1,000 points,
-// and only ConsumeMetrics is timed.
+// and only ConsumeMetrics is timed. Every point is scored and its score point emitted with the
+// batch (checked on every batch, outside the timing).
 func BenchmarkConsumeMetrics(b *testing.B) {
 	p := benchProcessor(b)
 	batches := benchBatches(0)
@@ -113,6 +129,11 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 		if err := p.ConsumeMetrics(ctx, md); err != nil {
 			b.Fatal(err)
 		}
+		b.StopTimer()
+		if n := scorePoints(md); n != benchPointsPerBatch {
+			b.Fatalf("%d score points for %d points", n, benchPointsPerBatch)
+		}
+		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.N*benchPointsPerBatch)/b.Elapsed().Seconds(), "points/s")
 }

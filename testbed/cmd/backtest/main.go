@@ -1,12 +1,14 @@
-// Command backtest runs a labelled corpus in NAB's layout through the real anomaly processor and
+// Command backtest runs labelled corpora in NAB's layout through the real anomaly processor and
 // scores the result as the Numenta Anomaly Benchmark does.
 //
-//	go run ./testbed/cmd/backtest --corpus DIR --out DIR [--config FILE]
+//	go run ./testbed/cmd/backtest --corpus DIR [--corpus DIR ...] --out DIR [--config FILE]
 //
 // Each data file becomes one gauge series, fed point by point in timestamp order through
 // ConsumeMetrics; its anomaly.score points are read from what the processor passes on. The
-// results go to <out>/omen/<category>/omen_<file>.csv, and the NAB scores of the three profiles
-// are printed, the last line reading "standard S lowFP F lowFN N".
+// results go to <out>/omen/<category>/omen_<file>.csv (<out>/<corpus>/omen/... with several
+// corpora). For each corpus it prints the NAB scores of the three profiles and, per category,
+// the windows found and the false positive rows at the standard profile's threshold; it ends
+// with one line per corpus reading "<corpus> standard S lowFP F lowFN N".
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
@@ -33,53 +36,109 @@ import (
 const detectorName = "omen"
 
 func main() {
-	corpus := flag.String("corpus", "", "corpus folder in NAB's layout: data/<category>/<file>.csv and labels/combined_windows.json")
-	out := flag.String("out", "", "folder for the result files (<out>/omen/<category>/omen_<file>.csv)")
+	var corpora corpusList
+	flag.Var(&corpora, "corpus", "corpus folder in NAB's layout: data/<category>/<file>.csv and labels/combined_windows.json (repeat for several)")
+	out := flag.String("out", "", "folder for the result files (<out>/omen/<category>/omen_<file>.csv; <out>/<corpus>/omen/... with several corpora)")
 	config := flag.String("config", "", "the anomaly processor's YAML config (optional; the defaults without it)")
 	flag.Parse()
-	if *corpus == "" || *out == "" {
+	if len(corpora) == 0 || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*corpus, *out, *config); err != nil {
+	if err := run(corpora, *out, *config); err != nil {
 		fmt.Fprintln(os.Stderr, "backtest:", err)
 		os.Exit(1)
 	}
 }
 
-func run(corpusDir, outDir, configPath string) error {
+// corpusList collects the repeated --corpus flag.
+type corpusList []string
+
+func (l *corpusList) String() string { return strings.Join(*l, ",") }
+
+func (l *corpusList) Set(dir string) error {
+	*l = append(*l, dir)
+	return nil
+}
+
+func run(corpora []string, outDir, configPath string) error {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
 	}
+	names := corpusNames(corpora)
+	summary := make([]string, len(corpora))
+	for i, dir := range corpora {
+		out := outDir
+		if len(corpora) > 1 {
+			out = filepath.Join(outDir, names[i])
+		}
+		line, err := backtest(cfg, names[i], dir, out)
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		summary[i] = line
+	}
+	for _, line := range summary {
+		fmt.Println(line)
+	}
+	return nil
+}
+
+// corpusNames names each corpus after its folder, numbered when two folders share a name.
+func corpusNames(dirs []string) []string {
+	names := make([]string, len(dirs))
+	seen := map[string]int{}
+	for i, d := range dirs {
+		names[i] = filepath.Base(filepath.Clean(d))
+		seen[names[i]]++
+	}
+	for i := range names {
+		if seen[names[i]] > 1 {
+			names[i] = fmt.Sprintf("%s-%d", names[i], i+1)
+		}
+	}
+	return names
+}
+
+// backtest scores one corpus, prints its report and returns its summary line.
+func backtest(cfg *anomalyprocessor.Config, name, corpusDir, outDir string) (string, error) {
 	c, err := nab.LoadCorpus(corpusDir)
 	if err != nil {
-		return err
+		return "", err
 	}
 	scores := make(map[string][]float64, len(c.Files))
 	for _, f := range c.Files {
 		s, err := scoreFile(cfg, f)
 		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
+			return "", fmt.Errorf("%s: %w", f.Name, err)
 		}
 		scores[f.Name] = s
 		if err := writeResult(outDir, f, s); err != nil {
-			return err
+			return "", err
 		}
 	}
-	fmt.Printf("%d files, %d rows, %d windows\n", len(c.Files), c.Rows(), windows(c))
+	fmt.Printf("== %s: %d files, %d rows, %d windows\n", name, len(c.Files), c.Rows(), windows(c))
 	normalized := map[string]float64{}
+	thresholds := map[string]float64{}
 	for _, p := range nab.Profiles() {
 		threshold, raw, norm, err := nab.Sweep(c, scores, p)
 		if err != nil {
-			return err
+			return "", err
 		}
-		normalized[p.Name] = norm
+		normalized[p.Name], thresholds[p.Name] = norm, threshold
 		fmt.Printf("%-19s threshold %.4f raw %9.4f score %.2f\n", p.Name, threshold, raw, norm)
 	}
-	fmt.Printf("standard %.2f lowFP %.2f lowFN %.2f\n",
-		normalized[nab.Standard.Name], normalized[nab.RewardLowFP.Name], normalized[nab.RewardLowFN.Name])
-	return nil
+	cats, err := nab.Breakdown(c, scores, thresholds[nab.Standard.Name])
+	if err != nil {
+		return "", err
+	}
+	fmt.Printf("%-26s %5s %7s %5s %7s   (at the standard threshold %.4f)\n", "category", "files", "windows", "found", "FP rows", thresholds[nab.Standard.Name])
+	for _, k := range cats {
+		fmt.Printf("%-26s %5d %7d %5d %7d\n", k.Name, k.Files, k.Windows, k.Found, k.FPRows)
+	}
+	return fmt.Sprintf("%s standard %.2f lowFP %.2f lowFN %.2f", name,
+		normalized[nab.Standard.Name], normalized[nab.RewardLowFP.Name], normalized[nab.RewardLowFN.Name]), nil
 }
 
 // loadConfig reads the processor's config from the top level of a YAML file, over the defaults.

@@ -224,3 +224,27 @@ func TestRealCorpus(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakdown counts, per category, the windows a threshold finds and its false positive
+// rows, on the hand-built case of TestSweepHandBuilt.
+func TestBreakdown(t *testing.T) {
+	c := loadTestCorpus(t)
+	s := zeroScores(c)
+	s["catA/b.csv"][0] = 1.0  // probation: not counted
+	s["catB/c.csv"][5] = 0.95 // FP
+	s["catA/a.csv"][11] = 0.9 // found
+	s["catA/a.csv"][12] = 0.9 // the same window again
+	s["catA/b.csv"][15] = 0.7 // FP
+	s["catA/b.csv"][31] = 0.4 // below the threshold: b's second window is missed
+	got, err := Breakdown(c, s, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Category{
+		{Name: "catA", Files: 2, Windows: 3, Found: 1, FPRows: 1},
+		{Name: "catB", Files: 1, Windows: 0, Found: 0, FPRows: 1},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("breakdown %+v, want %+v", got, want)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Profile is a NAB cost matrix. A_TN exists in NAB's profiles.json but is
@@ -229,4 +230,55 @@ func Sweep(c *Corpus, scores map[string][]float64, p Profile) (threshold, raw, n
 		}
 	}
 	return threshold, raw, Normalize(raw, windows, p), nil
+}
+
+// Category is what a swept threshold does on one category of a corpus (the folder of its files).
+type Category struct {
+	Name  string
+	Files int
+	// Windows counts the scorable windows (those reaching past probation), Found those with a
+	// detection, FPRows the detections outside every window, row by row as NAB counts them.
+	Windows, Found, FPRows int
+}
+
+// Breakdown says, category by category, which windows a threshold finds and how many false
+// positive rows it raises, so a corpus-wide score shows where it is won or lost.
+func Breakdown(c *Corpus, scores map[string][]float64, theta float64) ([]Category, error) {
+	if err := checkScores(c, scores); err != nil {
+		return nil, err
+	}
+	var out []Category
+	for _, f := range c.Files {
+		name, _, _ := strings.Cut(f.Name, "/")
+		if len(out) == 0 || out[len(out)-1].Name != name {
+			out = append(out, Category{Name: name})
+		}
+		cat := &out[len(out)-1]
+		cat.Files++
+		s := scores[f.Name]
+		_, win := Weights(f, Standard)
+		found := make([]bool, len(f.Windows))
+		live := make([]bool, len(f.Windows))
+		for i := range s {
+			switch w := win[i]; {
+			case w == -2:
+			case w == -1:
+				if s[i] >= theta {
+					cat.FPRows++
+				}
+			default:
+				live[w] = true
+				found[w] = found[w] || s[i] >= theta
+			}
+		}
+		for w := range found {
+			if live[w] {
+				cat.Windows++
+			}
+			if found[w] {
+				cat.Found++
+			}
+		}
+	}
+	return out, nil
 }
