@@ -29,6 +29,10 @@ const (
 	// IncidentEntryPoint is one point per customer-facing service through which customers reach
 	// an open incident's likely cause, and ranking: always 1.
 	IncidentEntryPoint = "anomaly.incident.entry_point"
+	// CustomerFacing is one point per service and ranking: 1 when only the outside world calls
+	// it, else 0. A value, not an attribute of the service's scores, because it changes when the
+	// topology does and a score series' attributes never change.
+	CustomerFacing = "anomaly.customer_facing"
 )
 
 // Attributes.
@@ -45,8 +49,6 @@ const (
 	Client         = "client"
 	Server         = "server"
 	ConnectionType = "connection_type"
-	// CustomerFacing says, on a service's scores, whether only the outside world calls it.
-	CustomerFacing = "service.customer_facing"
 
 	// IncidentID identifies an incident on every anomaly.incident* point: stable from its
 	// opening to its closing.

@@ -246,31 +246,30 @@ func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
 	m.PutBool("failed", failed)
 }
 
-// serviceScores reads the service graph's per-service output of one batch.
+// serviceScores reads the service graph's per-service output of one ranking.
 func serviceScores(t *testing.T, md pmetric.Metrics) (score, rootCause map[string]float64, customerFacing map[string]bool) {
 	score, rootCause, customerFacing = map[string]float64{}, map[string]float64{}, map[string]bool{}
-	for _, name := range []string{names.Unified, names.RootCause} {
-		for _, dp := range points(md, name, names.Group, names.GroupService) {
-			svc, _ := dp.Attributes().Get("service.name")
-			score[svc.Str()] = dp.DoubleValue()
-			cf, ok := dp.Attributes().Get(names.CustomerFacing)
-			require.True(t, ok)
-			customerFacing[svc.Str()] = cf.Bool()
-		}
-	}
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() != names.RootCause {
-					continue
-				}
 				for _, dp := range m.Gauge().DataPoints().All() {
-					svc, _ := dp.Attributes().Get("service.name")
-					rootCause[svc.Str()] = dp.DoubleValue()
+					svc, ok := dp.Attributes().Get("service.name")
+					if !ok {
+						continue
+					}
+					switch g, _ := dp.Attributes().Get(names.Group); {
+					case m.Name() == names.Unified && g.Str() == names.GroupService:
+						score[svc.Str()] = dp.DoubleValue()
+					case m.Name() == names.RootCause:
+						rootCause[svc.Str()] = dp.DoubleValue()
+					case m.Name() == names.CustomerFacing:
+						customerFacing[svc.Str()] = dp.DoubleValue() == 1
+					}
 				}
 			}
 		}
 	}
+	require.Equal(t, len(score), len(customerFacing), "every scored service says whether it is customer-facing")
 	return score, rootCause, customerFacing
 }
 

@@ -17,15 +17,16 @@ const (
 	descriptionIncident   = "Severity of an open incident, the highest score of its services; 0 on the point that ends it. The start timestamp is when it opened."
 	descriptionIncService = "Rank of a service in an open incident: 1 for the likely root cause."
 	descriptionIncEntry   = "A customer-facing service through which customers reach the likely cause of an open incident."
+	descriptionFacing     = "1 when only the outside world calls the service (it is customer-facing), else 0."
 )
 
 // output is one ranking's metrics, in the order the alert webhook exporter needs: an incident's
 // services and entry points come before the incident itself.
 type output struct {
-	md                                                  pmetric.Metrics
-	bands                                               bool
-	score, expected, lower, upper                       pmetric.NumberDataPointSlice
-	unified, rootCause, entryPoints, services, incident pmetric.NumberDataPointSlice
+	md                                                          pmetric.Metrics
+	bands                                                       bool
+	score, expected, lower, upper                               pmetric.NumberDataPointSlice
+	unified, rootCause, facing, entryPoints, services, incident pmetric.NumberDataPointSlice
 }
 
 func newOutput(bands bool) *output {
@@ -47,6 +48,7 @@ func newOutput(bands bool) *output {
 	}
 	o.unified = gauge(names.Unified, descriptionUnified)
 	o.rootCause = gauge(names.RootCause, descriptionRootCause)
+	o.facing = gauge(names.CustomerFacing, descriptionFacing)
 	o.entryPoints = gauge(names.IncidentEntryPoint, descriptionIncEntry)
 	o.services = gauge(names.IncidentService, descriptionIncService)
 	o.incident = gauge(names.Incident, descriptionIncident)
@@ -128,13 +130,16 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) {
 		if !s.Scored {
 			continue
 		}
+		facing := 0.0
+		if s.CustomerFacing {
+			facing = 1
+		}
 		for _, x := range []struct {
 			dps   pmetric.NumberDataPointSlice
 			value float64
-		}{{o.unified, s.Score}, {o.rootCause, s.RootCause}} {
+		}{{o.unified, s.Score}, {o.rootCause, s.RootCause}, {o.facing, facing}} {
 			dp := point(x.dps, now, x.value)
 			dp.Attributes().PutStr(p.cfg.ServiceKey, s.Name)
-			dp.Attributes().PutBool(names.CustomerFacing, s.CustomerFacing)
 			if x.dps == o.unified {
 				dp.Attributes().PutStr(names.Group, names.GroupService)
 			}

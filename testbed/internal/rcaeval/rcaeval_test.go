@@ -27,7 +27,7 @@ func flush(i int, scores map[string][2]float64, incident ...string) []Point {
 	for _, svc := range []string{"x-a", "x-b", "x-c"} {
 		v := scores[svc]
 		out = append(out,
-			Point{Metric: names.Unified, T: t, V: v[0], Attrs: map[string]any{names.Group: names.GroupService, "service.name": svc, names.CustomerFacing: svc == "x-a"}},
+			Point{Metric: names.Unified, T: t, V: v[0], Attrs: map[string]any{names.Group: names.GroupService, "service.name": svc}},
 			Point{Metric: names.RootCause, T: t, V: v[1], Attrs: map[string]any{"service.name": svc}})
 	}
 	return out
