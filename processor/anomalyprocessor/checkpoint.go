@@ -2,21 +2,16 @@ package anomalyprocessor
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/identity"
-	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/metadata"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/series"
 )
 
@@ -45,7 +40,7 @@ type modelsState struct {
 func (p *anomalyProcessor) newCheckpointer(set processor.Settings) *checkpoint.Checkpointer[modelsState] {
 	return checkpoint.New(p.cfg.Checkpoint, checkpoint.Settings{
 		Logger: set.Logger, Kind: component.KindProcessor, ID: set.ID, Name: "models",
-		Hook: checkpointHook{p.tel},
+		Hook: checkpoint.Counters{Loads: p.tel.AnomalyCheckpointLoads, Writes: p.tel.AnomalyCheckpointWrites, Bytes: p.tel.AnomalyCheckpointBytes},
 	}, checkpoint.Codec[modelsState]{
 		Version:  modelsVersion,
 		Snapshot: p.snapshotIDs,
@@ -140,20 +135,4 @@ func (p *anomalyProcessor) decodeModels(r io.Reader) (modelsState, error) {
 		return modelsState{}, err
 	}
 	return modelsState{store: models}, nil
-}
-
-// checkpointHook counts restores, cold starts and writes in the processor's own telemetry.
-type checkpointHook struct{ tb *metadata.TelemetryBuilder }
-
-func (h checkpointHook) Loaded(ctx context.Context, o checkpoint.Outcome, _ int64, _ time.Duration) {
-	h.tb.AnomalyCheckpointLoads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(o))))
-}
-
-func (h checkpointHook) Written(ctx context.Context, n int64, _, _ time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "failed"
-	}
-	h.tb.AnomalyCheckpointWrites.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
-	h.tb.AnomalyCheckpointBytes.Add(ctx, n)
 }

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -92,20 +91,7 @@ func TestCorruptCheckpointIsAColdStart(t *testing.T) {
 	}
 	require.NoError(t, first.p.Shutdown(ctx))
 
-	client, err := host.Storage.(storage.Extension).GetClient(ctx, component.KindProcessor, component.NewID(component.MustNewType("anomaly")), "models")
-	require.NoError(t, err)
-	chunk := "models/0/0"
-	data, err := client.Get(ctx, chunk)
-	require.NoError(t, err)
-	if data == nil {
-		chunk = "models/1/0"
-		data, err = client.Get(ctx, chunk)
-		require.NoError(t, err)
-	}
-	require.NotEmpty(t, data)
-	data[len(data)/2] ^= 0xff
-	require.NoError(t, client.Set(ctx, chunk, data))
-	require.NoError(t, client.Close(ctx))
+	checkpointtest.Corrupt(t, host, component.KindProcessor, component.NewID(component.MustNewType("anomaly")), "models")
 
 	second := started(t, checkpointConfig(), host, first.now)
 	t.Cleanup(func() { require.NoError(t, second.p.Shutdown(ctx)) })

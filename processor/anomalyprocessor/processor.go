@@ -21,6 +21,7 @@ import (
 	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/loop"
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/processor/anomalyprocessor/internal/combine"
@@ -68,8 +69,7 @@ type anomalyProcessor struct {
 
 	cp *checkpoint.Checkpointer[modelsState]
 
-	stopTicker context.CancelFunc
-	tickerDone chan struct{}
+	ticker *loop.Loop
 }
 
 // group is a GroupConfig made ready for the hot path.
@@ -142,32 +142,14 @@ func (p *anomalyProcessor) Start(ctx context.Context, host component.Host) error
 	if err := p.cp.Start(ctx, host); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stopTicker = cancel
-	p.tickerDone = make(chan struct{})
-	go func() {
-		defer close(p.tickerDone)
-		t := time.NewTicker(p.tickEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				p.emit(ctx, p.flush(false))
-			}
-		}
-	}()
+	p.ticker = loop.Start(p.tickEvery, func(ctx context.Context) { p.emit(ctx, p.flush(false)) })
 	return nil
 }
 
 // Shutdown stops the ticker and emits the unified scores of every open key: the next consumers
 // are still running while a processor shuts down.
 func (p *anomalyProcessor) Shutdown(ctx context.Context) error {
-	if p.stopTicker != nil {
-		p.stopTicker()
-		<-p.tickerDone
-	}
+	p.ticker.Stop()
 	p.emit(ctx, p.flush(true))
 	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()

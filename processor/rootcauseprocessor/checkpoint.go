@@ -2,24 +2,19 @@ package rootcauseprocessor
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
 	"github.com/omen-otel/omen/internal/binpart"
 	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/edge"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/graph"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/incident"
-	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/metadata"
 )
 
 // stateVersion is the version of a checkpoint of the graph:
@@ -51,7 +46,7 @@ type graphState struct {
 func (p *rootCauseProcessor) newCheckpointer(set processor.Settings) *checkpoint.Checkpointer[graphState] {
 	return checkpoint.New(p.cfg.Checkpoint, checkpoint.Settings{
 		Logger: set.Logger, Kind: component.KindProcessor, ID: set.ID, Name: "graph",
-		Hook: checkpointHook{p.tel},
+		Hook: checkpoint.Counters{Loads: p.tel.RootcauseCheckpointLoads, Writes: p.tel.RootcauseCheckpointWrites, Bytes: p.tel.RootcauseCheckpointBytes},
 	}, checkpoint.Codec[graphState]{
 		Version:  stateVersion,
 		Snapshot: p.snapshot,
@@ -205,20 +200,4 @@ func (p *rootCauseProcessor) install(s graphState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.graph, p.edges, p.incidents = s.topology, s.edges, s.incidents
-}
-
-// checkpointHook counts restores, cold starts and writes in the processor's own telemetry.
-type checkpointHook struct{ tb *metadata.TelemetryBuilder }
-
-func (h checkpointHook) Loaded(ctx context.Context, o checkpoint.Outcome, _ int64, _ time.Duration) {
-	h.tb.RootcauseCheckpointLoads.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", string(o))))
-}
-
-func (h checkpointHook) Written(ctx context.Context, n int64, _, _ time.Duration, err error) {
-	outcome := "ok"
-	if err != nil {
-		outcome = "failed"
-	}
-	h.tb.RootcauseCheckpointWrites.Add(ctx, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
-	h.tb.RootcauseCheckpointBytes.Add(ctx, n)
 }

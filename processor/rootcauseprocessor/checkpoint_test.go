@@ -12,7 +12,6 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -104,20 +103,7 @@ func TestCorruptCheckpointIsAColdStart(t *testing.T) {
 	}
 	require.NoError(t, first.p.Shutdown(ctx))
 
-	client, err := host.Storage.(storage.Extension).GetClient(ctx, component.KindProcessor, component.NewID(component.MustNewType("root_cause")), "graph")
-	require.NoError(t, err)
-	chunk := "graph/0/0"
-	data, err := client.Get(ctx, chunk)
-	require.NoError(t, err)
-	if data == nil {
-		chunk = "graph/1/0"
-		data, err = client.Get(ctx, chunk)
-		require.NoError(t, err)
-	}
-	require.NotEmpty(t, data)
-	data[len(data)/2] ^= 0xff
-	require.NoError(t, client.Set(ctx, chunk, data))
-	require.NoError(t, client.Close(ctx))
+	checkpointtest.Corrupt(t, host, component.KindProcessor, component.NewID(component.MustNewType("root_cause")), "graph")
 
 	second := started(t, withStorage(), host, first.now)
 	t.Cleanup(func() { require.NoError(t, second.p.Shutdown(ctx)) })

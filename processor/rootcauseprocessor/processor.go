@@ -18,6 +18,7 @@ import (
 
 	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/identity"
+	"github.com/omen-otel/omen/internal/loop"
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/internal/pending"
 	"github.com/omen-otel/omen/internal/rate"
@@ -121,8 +122,7 @@ type rootCauseProcessor struct {
 
 	cp *checkpoint.Checkpointer[graphState]
 
-	stopTicker context.CancelFunc
-	tickerDone chan struct{}
+	ticker *loop.Loop
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*rootCauseProcessor, error) {
@@ -208,32 +208,14 @@ func (p *rootCauseProcessor) Start(ctx context.Context, host component.Host) err
 	if err := p.cp.Start(ctx, host); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.stopTicker = cancel
-	p.tickerDone = make(chan struct{})
-	go func() {
-		defer close(p.tickerDone)
-		t := time.NewTicker(p.tickEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				p.emit(ctx, p.flush(false))
-			}
-		}
-	}()
+	p.ticker = loop.Start(p.tickEvery, func(ctx context.Context) { p.emit(ctx, p.flush(false)) })
 	return nil
 }
 
 // Shutdown stops the ticker, then scores and ranks every open interval: the next consumers are
 // still running while a processor shuts down.
 func (p *rootCauseProcessor) Shutdown(ctx context.Context) error {
-	if p.stopTicker != nil {
-		p.stopTicker()
-		<-p.tickerDone
-	}
+	p.ticker.Stop()
 	p.emit(ctx, p.flush(true))
 	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
 // StorageID is the id the storage extension is known by in Host.
@@ -25,6 +26,37 @@ type Host struct {
 // GetExtensions returns the storage extension.
 func (h Host) GetExtensions() map[component.ID]component.Component {
 	return map[component.ID]component.Component{StorageID: h.Storage}
+}
+
+// Corrupt flips a byte in the middle of the first chunk of the checkpoint named name of
+// component id (kind), as a bad disk would; the checksums must catch it.
+func Corrupt(t testing.TB, h Host, kind component.Kind, id component.ID, name string) {
+	t.Helper()
+	ctx := context.Background()
+	client, err := h.Storage.(storage.Extension).GetClient(ctx, kind, id, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := client.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	for _, chunk := range []string{name + "/0/0", name + "/1/0"} {
+		data, err := client.Get(ctx, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(data) == 0 {
+			continue
+		}
+		data[len(data)/2] ^= 0xff
+		if err := client.Set(ctx, chunk, data); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no chunk of %s to corrupt", name)
 }
 
 // FileStorage starts the real file_storage extension on dir and returns a host holding it; it
