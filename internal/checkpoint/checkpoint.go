@@ -32,7 +32,7 @@
 // client (kind, id, name), reads the checkpoint and either calls Apply with the fully decoded
 // state or leaves the component cold; then it starts the goroutine that writes a checkpoint
 // every `checkpoint_interval` (and soon after `cp.Trigger()`, for state that changes rarely and
-// matters at once, like a firing alert). In Shutdown, `cp.Shutdown(ctx)` stops that goroutine,
+// matters at once, like a firing alert; at most one write per Settings.MinGap). In Shutdown, `cp.Shutdown(ctx)` stops that goroutine,
 // writes a last checkpoint and closes the client.
 //
 // Start fails only when the config is wrong: the named extension is missing or is not a storage
@@ -156,6 +156,9 @@ type Settings struct {
 	// NewTicker, for tests: returns the channel of checkpoint ticks and its stop function.
 	// Default: a time.Ticker of Config.Interval.
 	NewTicker func(d time.Duration) (<-chan time.Time, func())
+	// MinGap is the least time between two checkpoints of the goroutine (default 1 s), so that
+	// frequent Triggers cost at most one write per MinGap.
+	MinGap time.Duration
 	// Written, for tests: called (in the checkpoint goroutine) after each periodic or triggered
 	// checkpoint, with its error.
 	Written func(err error)
@@ -215,6 +218,9 @@ func New[S any](cfg Config, set Settings, codec Codec[S]) *Checkpointer[S] {
 	}
 	if set.BatchChunks <= 0 {
 		set.BatchChunks = 16
+	}
+	if set.MinGap <= 0 {
+		set.MinGap = time.Second
 	}
 	if set.NewTicker == nil {
 		set.NewTicker = func(d time.Duration) (<-chan time.Time, func()) {
@@ -327,6 +333,11 @@ func (c *Checkpointer[S]) run(ctx context.Context, ticks <-chan time.Time, stop 
 		}
 		if c.set.Written != nil {
 			c.set.Written(err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.set.MinGap):
 		}
 	}
 }

@@ -137,6 +137,7 @@ func start(t *testing.T, ext component.Component, version uint32, initial state,
 	set := Settings{
 		Kind: component.KindProcessor, ID: component.MustNewID("anomaly"), Name: "models",
 		Hook: r.hook, NewTicker: manualTicker(r.ticks), Written: func(err error) { r.written <- err },
+		MinGap: time.Millisecond,
 	}
 	if tune != nil {
 		tune(&set)
