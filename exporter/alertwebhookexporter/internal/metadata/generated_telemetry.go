@@ -139,7 +139,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.AlertwebhookNotifications, err = builder.meter.Int64Counter(
 		"otelcol_alertwebhook_notifications",
-		metric.WithDescription("Number of alert notifications handed to the sending queue, by status. [Development]"),
+		metric.WithDescription("Number of alert notifications produced by the state machine (put into every endpoint's outbox), by status. [Development]"),
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
