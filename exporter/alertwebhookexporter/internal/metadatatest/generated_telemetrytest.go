@@ -104,7 +104,7 @@ func AssertEqualAlertwebhookDeliveries(t *testing.T, tt *componenttest.Telemetry
 func AssertEqualAlertwebhookNotifications(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_alertwebhook_notifications",
-		Description: "Number of alert notifications handed to the sending queue, by status. [Development]",
+		Description: "Number of alert notifications produced by the state machine (put into every endpoint's outbox), by status. [Development]",
 		Unit:        "{alert}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
