@@ -9,12 +9,13 @@ import (
 	"text/template"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/confmap"
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/payload"
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/names"
 )
 
@@ -28,14 +29,25 @@ const (
 // Config is the alert webhook exporter's configuration. The README's configuration table is the
 // user's reference; createDefaultConfig holds every default.
 type Config struct {
-	// ClientConfig is how the receiver is reached: endpoint, tls, headers, auth, timeout (the
+	// ClientConfig is how the receivers are reached: endpoint, tls, headers, auth, timeout (the
 	// timeout of one request). For the alertmanager format the endpoint is Alertmanager's base
 	// URL (/api/v2/alerts is appended); for the others it is the full URL posted to.
 	confighttp.ClientConfig `mapstructure:",squash"`
-	// QueueConfig is exporterhelper's sending queue; with storage set, notifications waiting to
-	// be sent survive a restart of the collector.
-	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
-	// RetryConfig is exporterhelper's retry with exponential backoff.
+	// Endpoints lists several receivers instead of endpoint (an Alertmanager HA pair): each one
+	// gets every notification, from its own outbox, with the client settings above.
+	Endpoints []string `mapstructure:"endpoints"`
+	// Checkpoint is storage (a storage extension, file_storage/...) and checkpoint_interval:
+	// the alert state machine and the outboxes are checkpointed there and restored at start.
+	Checkpoint checkpoint.Config `mapstructure:",squash"`
+	// MaxPending bounds the notifications waiting for one receiver: one per alert (the newest),
+	// so it is a number of alerts; a notification of a new alert is dropped at the bound
+	// (counted with outcome dropped, and logged).
+	MaxPending int `mapstructure:"max_pending"`
+	// legacyQueue records that the config had sending_queue, for the deprecation warning.
+	legacyQueue bool
+
+	// RetryConfig paces the retries of a receiver that fails (initial_interval, max_interval,
+	// multiplier, randomization_factor). Notifications never expire: max_elapsed_time must be 0.
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
 	// Format is alertmanager (POST /api/v2/alerts), webhook (Alertmanager's webhook payload,
@@ -113,8 +125,34 @@ type RuleConfig struct {
 // Validate names the key and the bad value.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("endpoint must be an http:// or https:// URL (got %q)", cfg.Endpoint))
+	if len(cfg.Endpoints) == 0 {
+		if !validURL(cfg.Endpoint) {
+			errs = append(errs, fmt.Errorf("endpoint must be an http:// or https:// URL (got %q)", cfg.Endpoint))
+		}
+	} else if cfg.Endpoint != "" {
+		errs = append(errs, fmt.Errorf("endpoint and endpoints cannot both be set: list every receiver in endpoints (got endpoint %q)", cfg.Endpoint))
+	}
+	seen := map[string]int{}
+	for i, ep := range cfg.Endpoints {
+		if !validURL(ep) {
+			errs = append(errs, fmt.Errorf("endpoints[%d] must be an http:// or https:// URL (got %q)", i, ep))
+		}
+		if j, ok := seen[ep]; ok {
+			errs = append(errs, fmt.Errorf("endpoints[%d] repeats endpoints[%d] (%q)", i, j, ep))
+		}
+		seen[ep] = i
+	}
+	if cfg.MaxPending <= 0 {
+		errs = append(errs, fmt.Errorf("max_pending must be > 0 (got %d)", cfg.MaxPending))
+	}
+	if !cfg.RetryConfig.Enabled {
+		errs = append(errs, errors.New("retry_on_failure.enabled must be true: notifications wait for their receiver"))
+	}
+	if cfg.RetryConfig.MaxElapsedTime != 0 {
+		errs = append(errs, fmt.Errorf("retry_on_failure.max_elapsed_time must be 0: notifications never expire, the newest of each alert waits for its receiver (got %s)", cfg.RetryConfig.MaxElapsedTime))
+	}
+	if cfg.RetryConfig.InitialInterval <= 0 || cfg.RetryConfig.MaxInterval < cfg.RetryConfig.InitialInterval {
+		errs = append(errs, fmt.Errorf("retry_on_failure: initial_interval (%s) must be > 0 and <= max_interval (%s)", cfg.RetryConfig.InitialInterval, cfg.RetryConfig.MaxInterval))
 	}
 	switch cfg.Format {
 	case formatAlertmanager, formatWebhook:
@@ -162,6 +200,45 @@ func (cfg *Config) Validate() error {
 		names[r.Name] = true
 	}
 	return errors.Join(errs...)
+}
+
+func validURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// Unmarshal reads the config. sending_queue, the key of earlier versions (exporterhelper's
+// queue), is replaced by the outboxes: its storage becomes storage when that is not set, its
+// other keys are ignored, and the exporter logs a deprecation warning.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if !conf.IsSet("sending_queue") {
+		return conf.Unmarshal(cfg)
+	}
+	m := conf.ToStringMap()
+	queue := m["sending_queue"]
+	delete(m, "sending_queue")
+	if err := confmap.NewFromStringMap(m).Unmarshal(cfg); err != nil {
+		return err
+	}
+	cfg.legacyQueue = true
+	if q, ok := queue.(map[string]any); ok && cfg.Checkpoint.Storage == nil {
+		if v, ok := q["storage"]; ok && v != nil {
+			var id component.ID
+			if err := id.UnmarshalText([]byte(fmt.Sprint(v))); err != nil {
+				return fmt.Errorf("sending_queue::storage: %w", err)
+			}
+			cfg.Checkpoint.Storage = &id
+		}
+	}
+	return nil
+}
+
+// urls are the receivers' URLs: endpoints, or endpoint.
+func (cfg *Config) urls() []string {
+	if len(cfg.Endpoints) > 0 {
+		return cfg.Endpoints
+	}
+	return []string{cfg.Endpoint}
 }
 
 func (r *RuleConfig) validate() []error {

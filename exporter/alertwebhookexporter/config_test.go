@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/metadata"
+	"github.com/omen-otel/omen/internal/checkpoint"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -37,8 +38,10 @@ func TestLoadConfig(t *testing.T) {
 	full.MaxAlerts = 50
 	full.RateLimit = RateLimitConfig{PerMinute: 10, Burst: 5}
 	storage := component.MustNewIDWithName("file_storage", "alerts")
-	full.QueueConfig.Get().StorageID = &storage
-	full.RetryConfig.MaxElapsedTime = time.Hour
+	full.Checkpoint = checkpoint.Config{Storage: &storage, Interval: 30 * time.Second}
+	full.MaxPending = 500
+	full.RetryConfig.InitialInterval = time.Second
+	full.RetryConfig.MaxInterval = time.Minute
 	full.Rules = []RuleConfig{{
 		Name:             "AnomalousEndpoint",
 		Metric:           "anomaly.score",
@@ -52,6 +55,17 @@ func TestLoadConfig(t *testing.T) {
 		GeneratorURL:     "https://grafana.example.com/d/omen?var-service={{ .Labels.service_name }}",
 	}}
 
+	ha := createDefaultConfig().(*Config)
+	ha.Endpoints = []string{"http://am-0.example:9093", "http://am-1.example:9093"}
+	ha.Checkpoint.Storage = &storage
+	ha.Rules = []RuleConfig{{Name: "a", Threshold: 7}}
+
+	legacy := createDefaultConfig().(*Config)
+	legacy.Endpoint = "http://127.0.0.1:9093"
+	legacy.Checkpoint.Storage = &storage
+	legacy.legacyQueue = true
+	legacy.Rules = []RuleConfig{{Name: "a", Threshold: 7}}
+
 	tests := []struct {
 		id      string
 		want    *Config
@@ -59,6 +73,14 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: "", want: minimal},
 		{id: "full", want: full},
+		{id: "ha", want: ha},
+		{id: "both_endpoints", wantErr: `endpoint and endpoints cannot both be set: list every receiver in endpoints (got endpoint "http://am-0.example:9093")`},
+		{id: "bad_endpoints", wantErr: `endpoints[1] must be an http:// or https:// URL (got "am-1.example:9093")`},
+		{id: "bad_endpoints", wantErr: `endpoints[2] repeats endpoints[0] ("http://am-0.example:9093")`},
+		{id: "sending_queue", want: legacy},
+		{id: "expiring_retry", wantErr: "retry_on_failure.max_elapsed_time must be 0: notifications never expire, the newest of each alert waits for its receiver (got 5m0s)"},
+		{id: "bad_numbers", wantErr: "max_pending must be > 0 (got 0)"},
+		{id: "bad_numbers", wantErr: "checkpoint_interval must be > 0 (got 0s)"},
 		{id: "bad_endpoint", wantErr: `endpoint must be an http:// or https:// URL (got "127.0.0.1:9093")`},
 		{id: "bad_format", wantErr: `format must be alertmanager, webhook or template (got "slack")`},
 		{id: "missing_template", wantErr: "template must be set to a template file for format template"},
@@ -81,8 +103,10 @@ func TestLoadConfig(t *testing.T) {
 			cfg := createDefaultConfig()
 			sub, err := cm.Sub(component.NewIDWithName(metadata.Type, tt.id).String())
 			require.NoError(t, err)
-			require.NoError(t, sub.Unmarshal(cfg))
-			err = confmap.Validate(cfg)
+			err = sub.Unmarshal(cfg)
+			if err == nil {
+				err = confmap.Validate(cfg)
+			}
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)

@@ -4,21 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"text/template"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
@@ -27,7 +22,7 @@ import (
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/alert"
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/metadata"
-	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/payload"
+	"github.com/omen-otel/omen/internal/checkpoint"
 	"github.com/omen-otel/omen/internal/names"
 )
 
@@ -42,12 +37,11 @@ type rule struct {
 	groupByName []string // group_by made label names, in group_by's order
 }
 
-// alertExporter runs the alert state machine on the scores it consumes and hands the
-// notifications to exporterhelper (the embedded exporter.Metrics), whose queue, retry and timeout
-// deliver them.
+// alertExporter runs the alert state machine on the scores it consumes and puts the
+// notifications into one outbox per endpoint, from which each endpoint's sender delivers them
+// (deliver.go). The machine and the outboxes are checkpointed through the storage extension
+// (state.go).
 type alertExporter struct {
-	exporter.Metrics
-
 	cfg       *Config
 	set       exporter.Settings
 	telemetry *metadata.TelemetryBuilder
@@ -55,26 +49,27 @@ type alertExporter struct {
 	body      *template.Template
 	// now is the wall clock, injected by tests.
 	now func() time.Time
+	// after is how a sender waits before a retry, injected by tests.
+	after func(time.Duration) <-chan time.Time
 	// tickInterval is how often re-sends and staleness are checked: a quarter of the shorter of
 	// resend_interval and stale_after, so a re-send is at most that late.
 	tickInterval time.Duration
 
+	// mu guards the machine and the incidents' view, which only ConsumeMetrics, the ticker and
+	// the checkpoint's snapshot and restore touch.
 	mu        sync.Mutex
 	machine   *alert.Machine
 	incidents *incidents
 
-	client *http.Client
-	url    string
+	// endpoints each own their outbox and sender.
+	endpoints  []*endpoint
+	checkpoint *checkpoint.Checkpointer[snapshot]
 
-	stopTicker context.CancelFunc
-	tickerDone chan struct{}
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
-// alertsKey carries a batch of notifications through exporterhelper's ConsumeMetrics to the
-// converter, which turns it into the queued request: the metrics themselves are not queued.
-type alertsKey struct{}
-
-func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*alertExporter, error) {
+func newExporter(_ context.Context, set exporter.Settings, cfg *Config) (*alertExporter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -84,6 +79,7 @@ func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*aler
 		set:          set,
 		telemetry:    tb,
 		now:          time.Now,
+		after:        time.After,
 		tickInterval: min(cfg.ResendInterval, cfg.StaleAfter) / 4,
 		incidents:    newIncidents(cfg.ServiceKey, cfg.MaxAlerts),
 	}
@@ -98,7 +94,7 @@ func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*aler
 			r.groupByName = append(r.groupByName, labelName(a))
 		}
 		e.rules = append(e.rules, r)
-		machineRules[i] = alert.Rule{Threshold: rc.Threshold, ResolveThreshold: r.resolveAt, For: rc.For, KeepFiringFor: rc.KeepFiringFor}
+		machineRules[i] = alert.Rule{Name: rc.Name, Threshold: rc.Threshold, ResolveThreshold: r.resolveAt, For: rc.For, KeepFiringFor: rc.KeepFiringFor}
 	}
 	e.machine = alert.New(machineRules, alert.Settings{
 		ResendInterval: cfg.ResendInterval,
@@ -113,6 +109,14 @@ func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*aler
 			return nil, fmt.Errorf("template: %w", err)
 		}
 	}
+	if cfg.legacyQueue {
+		set.Logger.Warn("sending_queue is deprecated and ignored: notifications wait in a per-endpoint outbox, kept in storage (sending_queue::storage is used as storage when storage is not set); set storage and max_pending instead.")
+	}
+	e.endpoints = newEndpoints(cfg)
+	e.checkpoint = checkpoint.New(cfg.Checkpoint, checkpoint.Settings{
+		Logger: set.Logger, Kind: component.KindExporter, ID: set.ID, Name: "alerts",
+		Hook: checkpointHook{e.telemetry},
+	}, e.codec())
 	if err := tb.RegisterAlertwebhookAlertsActiveCallback(func(_ context.Context, o metric.Int64Observer) error {
 		e.mu.Lock()
 		defer e.mu.Unlock()
@@ -121,60 +125,58 @@ func newExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*aler
 	}); err != nil {
 		return nil, err
 	}
-	e.Metrics, err = xexporterhelper.NewMetricsRequest(ctx, set, e.convert, e.push,
-		exporterhelper.WithStart(e.startClient),
-		// The HTTP client's timeout bounds each request; a second one here would only hide it.
-		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
-		exporterhelper.WithRetry(cfg.RetryConfig),
-		xexporterhelper.WithQueueBatch(cfg.QueueConfig, xexporterhelper.QueueBatchSettings{Encoding: encoding{}}),
-	)
-	if err != nil {
+	if err := tb.RegisterAlertwebhookPendingCallback(func(_ context.Context, o metric.Int64Observer) error {
+		for _, ep := range e.endpoints {
+			o.Observe(int64(ep.box.Len()), metric.WithAttributes(attribute.String("endpoint", ep.name)))
+		}
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	return e, nil
 }
 
-func (e *alertExporter) startClient(ctx context.Context, host component.Host) error {
-	client, err := e.cfg.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
-	if err != nil {
-		return err
-	}
-	e.client = client
-	e.url = e.cfg.Endpoint
-	if e.cfg.Format == formatAlertmanager {
-		e.url = strings.TrimSuffix(e.cfg.Endpoint, "/") + "/api/v2/alerts"
-	}
-	return nil
-}
-
-// Start starts exporterhelper (the client, then the queue, which resumes a persistent queue) and
-// then the ticker that re-sends firing alerts.
+// Start builds each endpoint's HTTP client, restores the checkpoint (or starts cold), then starts
+// the senders and the ticker that re-sends firing alerts.
 func (e *alertExporter) Start(ctx context.Context, host component.Host) error {
-	if err := e.Metrics.Start(ctx, host); err != nil {
+	for _, ep := range e.endpoints {
+		client := e.cfg.ClientConfig
+		client.Endpoint = ep.endpoint
+		c, err := client.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+		if err != nil {
+			return err
+		}
+		ep.client = c
+	}
+	if err := e.checkpoint.Start(ctx, host); err != nil {
 		return err
 	}
-	// The ticker's context is cancelled by Shutdown, which also ends a send it is blocked in (a
-	// send without a queue retries in the caller).
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stopTicker = cancel
-	e.tickerDone = make(chan struct{})
-	go e.tick(ctx)
+	// Cancelled by Shutdown, which also ends a request in flight.
+	runCtx, cancel := context.WithCancel(context.Background())
+	e.stop = cancel
+	for _, ep := range e.endpoints {
+		e.wg.Add(1)
+		go e.deliver(runCtx, ep)
+	}
+	e.wg.Add(1)
+	go e.tick(runCtx)
 	return nil
 }
 
-// Shutdown stops the ticker first, so nothing is queued after the queue has shut down.
+// Shutdown stops the ticker and the senders, then writes the last checkpoint: what was not
+// delivered waits in it for the next start.
 func (e *alertExporter) Shutdown(ctx context.Context) error {
-	if e.stopTicker != nil {
-		e.stopTicker()
-		<-e.tickerDone
+	if e.stop != nil {
+		e.stop()
+		e.wg.Wait()
 	}
-	err := e.Metrics.Shutdown(ctx)
+	err := e.checkpoint.Shutdown(ctx)
 	e.telemetry.Shutdown()
 	return err
 }
 
 func (e *alertExporter) tick(ctx context.Context) {
-	defer close(e.tickerDone)
+	defer e.wg.Done()
 	t := time.NewTicker(e.tickInterval)
 	defer t.Stop()
 	for {
@@ -188,7 +190,6 @@ func (e *alertExporter) tick(ctx context.Context) {
 			e.incidents.expire(now.Add(-e.cfg.StaleAfter))
 			alerts := e.machine.Flush()
 			e.mu.Unlock()
-			// The error is already logged by exporterhelper; a lost re-send is made up by the next.
 			_ = e.enqueue(ctx, alerts)
 		}
 	}
@@ -361,90 +362,6 @@ func numberValue(dp pmetric.NumberDataPoint) float64 {
 		return float64(dp.IntValue())
 	}
 	return dp.DoubleValue()
-}
-
-// enqueue hands notifications to exporterhelper: through its ConsumeMetrics, with the batch in
-// the context, to convert and then the queue.
-func (e *alertExporter) enqueue(ctx context.Context, alerts []alert.Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	for _, a := range alerts {
-		e.telemetry.AlertwebhookNotifications.Add(ctx, 1, metric.WithAttributes(attribute.String("status", string(a.Status))))
-	}
-	return e.Metrics.ConsumeMetrics(context.WithValue(ctx, alertsKey{}, alerts), pmetric.NewMetrics())
-}
-
-func (e *alertExporter) convert(ctx context.Context, _ pmetric.Metrics) (xexporterhelper.Request, error) {
-	alerts, _ := ctx.Value(alertsKey{}).([]alert.Alert)
-	return &request{Alerts: alerts}, nil
-}
-
-// push sends one queued request: one POST for Alertmanager's API, one per alertname for the
-// webhook and template formats. When one of several POSTs fails the whole request is retried;
-// receivers deduplicate by fingerprint, as they do Alertmanager's own repeats.
-func (e *alertExporter) push(ctx context.Context, req xexporterhelper.Request) error {
-	r, ok := req.(*request)
-	if !ok {
-		return consumererror.NewPermanent(fmt.Errorf("unexpected request type %T", req))
-	}
-	if len(r.Alerts) == 0 {
-		return nil
-	}
-	if e.cfg.Format == formatAlertmanager {
-		body, err := payload.Alertmanager(r.Alerts)
-		if err != nil {
-			return consumererror.NewPermanent(err)
-		}
-		return e.post(ctx, "application/json", body)
-	}
-	for _, msg := range payload.Group(r.Alerts, e.cfg.Receiver, e.cfg.ExternalURL) {
-		var body []byte
-		var err error
-		contentType := "application/json"
-		if e.cfg.Format == formatTemplate {
-			body, err = payload.Template(e.body, msg)
-			contentType = e.cfg.ContentType
-		} else {
-			body, err = payload.Webhook(msg)
-		}
-		if err != nil {
-			return consumererror.NewPermanent(err)
-		}
-		if err := e.post(ctx, contentType, body); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// post sends one body. The URL is not in the errors: a webhook URL often holds a secret (Slack's
-// does).
-func (e *alertExporter) post(ctx context.Context, contentType string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, strings.NewReader(string(body)))
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	req.Header.Set("Content-Type", contentType)
-	resp, err := e.client.Do(req)
-	if err != nil {
-		// Connection refused, reset, time-out: retried.
-		return fmt.Errorf("sending alerts: %w", scrubURL(err))
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return nil
-	}
-	err = fmt.Errorf("the receiver answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
-	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode < 500 {
-		// A 4xx says the request is wrong; sending it again cannot help.
-		return consumererror.NewPermanent(err)
-	}
-	if d, ok := retryAfter(resp.Header.Get("Retry-After"), e.now()); ok {
-		return exporterhelper.NewThrottleRetry(err, d)
-	}
-	return err
 }
 
 // retryAfter reads a Retry-After header: seconds or an HTTP date.

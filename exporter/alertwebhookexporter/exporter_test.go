@@ -12,10 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
@@ -85,12 +83,8 @@ func (r *receiver) wait(t *testing.T, n int) [][]byte {
 func testConfig(endpoint string) *Config {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = endpoint
-	// Without a queue, ConsumeMetrics returns once the notification is delivered (or failed
-	// for good), so the tests need not wait for the queue's consumers.
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
 	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
-	cfg.RetryConfig.MaxElapsedTime = 10 * time.Second
 	cfg.Rules = []RuleConfig{{
 		Name: "AnomalousService", Threshold: 7, ResolveThreshold: 3,
 		GroupBy:      []string{"service.name", "anomaly.group"},
@@ -103,12 +97,19 @@ func testConfig(endpoint string) *Config {
 
 type testExporter struct {
 	*alertExporter
-	tt  *componenttest.Telemetry
-	now time.Time
-	mu  sync.Mutex
+	tt   *componenttest.Telemetry
+	now  time.Time
+	mu   sync.Mutex
+	once sync.Once
 }
 
 func startExporter(t *testing.T, cfg *Config) *testExporter {
+	t.Helper()
+	return startExporterOn(t, cfg, componenttest.NewNopHost(), now0)
+}
+
+// startExporterOn starts an exporter on host (with its extensions) with the clock at now.
+func startExporterOn(t *testing.T, cfg *Config, host component.Host, now time.Time) *testExporter {
 	t.Helper()
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
@@ -116,15 +117,21 @@ func startExporter(t *testing.T, cfg *Config) *testExporter {
 	require.NoError(t, err)
 	// Ticks change nothing until a test moves the injected clock; frequent ones keep tests short.
 	e.tickInterval = 5 * time.Millisecond
-	te := &testExporter{alertExporter: e, tt: tt, now: now0}
+	te := &testExporter{alertExporter: e, tt: tt, now: now}
 	e.now = func() time.Time {
 		te.mu.Lock()
 		defer te.mu.Unlock()
 		return te.now
 	}
-	require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, e.Shutdown(context.Background())) })
+	require.NoError(t, e.Start(context.Background(), host))
+	t.Cleanup(func() { te.shutdown(t) })
 	return te
+}
+
+// shutdown shuts the exporter down once (a test may do it before its cleanup).
+func (te *testExporter) shutdown(t *testing.T) {
+	t.Helper()
+	te.once.Do(func() { require.NoError(t, te.Shutdown(context.Background())) })
 }
 
 func (te *testExporter) setNow(t time.Time) {
@@ -174,6 +181,7 @@ func TestAlertmanagerFormat(t *testing.T) {
 		r.mu.Lock()
 		r.bodies = append(r.bodies, body)
 		r.mu.Unlock()
+		r.got <- struct{}{}
 	})
 	te := startExporter(t, testConfig(r.URL))
 	ctx := context.Background()
@@ -181,6 +189,8 @@ func TestAlertmanagerFormat(t *testing.T) {
 	require.NoError(t, te.ConsumeMetrics(ctx, unified(now0.Add(-time.Second), 2)))
 	require.NoError(t, te.ConsumeMetrics(ctx, unified(now0, 9.4)))
 	require.NoError(t, te.ConsumeMetrics(ctx, unified(now0.Add(time.Second), 5)))
+	// Delivered before it resolves: an outbox keeps only the newest notification of an alert.
+	r.wait(t, 1)
 	te.setNow(now0.Add(2 * time.Second))
 	require.NoError(t, te.ConsumeMetrics(ctx, unified(now0.Add(2*time.Second), 1)))
 
@@ -273,24 +283,27 @@ func TestResend(t *testing.T) {
 	assert.Equal(t, now0.Add(5*time.Minute), again[0].EndsAt.UTC())
 }
 
-// TestHTTPErrors: 4xx other than 429 are permanent errors carrying the answer's body; 429 and
-// 5xx are retried, 429 after its Retry-After.
+// TestHTTPErrors: 4xx other than 429 are permanent: the notification is dropped, counted and
+// logged with the answer's body, without the URL; 429 and 5xx are retried, 429 after its
+// Retry-After.
 func TestHTTPErrors(t *testing.T) {
 	t.Run("400 is permanent", func(t *testing.T) {
 		r := newReceiver(t, http.StatusBadRequest)
 		te := startExporter(t, testConfig(r.URL))
-		err := te.ConsumeMetrics(context.Background(), unified(now0, 9))
-		require.Error(t, err)
-		assert.True(t, consumererror.IsPermanent(err))
-		assert.Contains(t, err.Error(), "400 Bad Request: answer body")
-		assert.NotContains(t, err.Error(), r.URL)
+		require.NoError(t, te.ConsumeMetrics(context.Background(), unified(now0, 9)))
 		assert.Len(t, r.wait(t, 1), 1)
+		waitFor(t, "the rejection to be counted", func() bool { return te.box(0).Len() == 0 && deliveries(t, te, "rejected") == 1 })
+		// Resolved later: a new notification, sent.
+		te.setNow(now0.Add(time.Second))
+		require.NoError(t, te.ConsumeMetrics(context.Background(), unified(now0.Add(time.Second), 1)))
+		r.wait(t, 2)
 	})
 	t.Run("503 is retried", func(t *testing.T) {
 		r := newReceiver(t, http.StatusServiceUnavailable, http.StatusServiceUnavailable)
 		te := startExporter(t, testConfig(r.URL))
 		require.NoError(t, te.ConsumeMetrics(context.Background(), unified(now0, 9)))
 		assert.Len(t, r.wait(t, 3), 3)
+		waitFor(t, "the delivery to be counted", func() bool { return deliveries(t, te, "sent") == 1 && deliveries(t, te, "retried") == 2 })
 	})
 	t.Run("429 waits for Retry-After", func(t *testing.T) {
 		r := newReceiver(t, http.StatusTooManyRequests)
@@ -337,31 +350,8 @@ func TestWebhookAndTemplateFormats(t *testing.T) {
 	r2.mu.Unlock()
 }
 
-// TestQueueEncoding: a request survives the persistent queue's encoding, and MergeSplit splits
-// by items.
-func TestQueueEncoding(t *testing.T) {
-	req := &request{Alerts: []alert.Alert{
-		{Fingerprint: "1", Status: alert.StatusFiring, Labels: map[string]string{"a": "1"}, StartsAt: now0, EndsAt: now0.Add(time.Minute)},
-		{Fingerprint: "2", Status: alert.StatusResolved, Labels: map[string]string{"a": "2"}, StartsAt: now0, EndsAt: now0},
-		{Fingerprint: "3", Status: alert.StatusFiring, Labels: map[string]string{"a": "3"}, StartsAt: now0, EndsAt: now0.Add(time.Minute)},
-	}}
-	b, err := encoding{}.Marshal(context.Background(), req)
-	require.NoError(t, err)
-	_, back, err := encoding{}.Unmarshal(b)
-	require.NoError(t, err)
-	assert.Equal(t, req, back)
-
-	parts, err := req.MergeSplit(context.Background(), 2, exporterhelper.RequestSizerTypeItems, &request{Alerts: req.Alerts[:1]})
-	require.NoError(t, err)
-	require.Len(t, parts, 2)
-	assert.Equal(t, 2, parts[0].ItemsCount())
-	assert.Equal(t, 2, parts[1].ItemsCount())
-	_, err = req.MergeSplit(context.Background(), 2, exporterhelper.RequestSizerTypeBytes, nil)
-	require.Error(t, err)
-}
-
-// TestShutdownEndsABlockedResend: without a queue the ticker's re-send retries in the ticker;
-// Shutdown must end it rather than wait for retry_on_failure's max_elapsed_time.
+// TestShutdownEndsABlockedResend: a sender retrying a failing re-send does not hold up
+// Shutdown.
 func TestShutdownEndsABlockedResend(t *testing.T) {
 	statuses := make([]int, 1000)
 	for i := range statuses {
@@ -369,7 +359,6 @@ func TestShutdownEndsABlockedResend(t *testing.T) {
 	}
 	r := newReceiver(t, append([]int{http.StatusOK}, statuses...)...)
 	cfg := testConfig(r.URL)
-	cfg.RetryConfig.MaxElapsedTime = time.Hour
 	tt := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tt.Shutdown(context.Background())) }()
 	e, err := newExporter(context.Background(), metadatatest.NewSettings(tt), cfg)

@@ -8,10 +8,12 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/metadata"
+	"github.com/omen-otel/omen/internal/checkpoint"
 )
 
 // NewFactory returns the factory of the alert webhook exporter.
@@ -26,10 +28,13 @@ func NewFactory() exporter.Factory {
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 10 * time.Second
+	retry := configretry.NewDefaultBackOffConfig()
+	retry.MaxElapsedTime = 0 // never give up: the newest notification of each alert waits
 	return &Config{
 		ClientConfig:   client,
-		QueueConfig:    configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
-		RetryConfig:    configretry.NewDefaultBackOffConfig(),
+		Checkpoint:     checkpoint.Config{Interval: time.Minute},
+		MaxPending:     10_000,
+		RetryConfig:    retry,
 		Format:         formatAlertmanager,
 		ContentType:    "application/json",
 		Receiver:       "omen",
@@ -42,6 +47,20 @@ func createDefaultConfig() component.Config {
 	}
 }
 
+// createMetrics wraps the exporter in exporterhelper for its lifecycle and its standard
+// telemetry on the scores consumed; delivery is the exporter's own (see the README): no
+// exporterhelper queue, retry or timeout.
 func createMetrics(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
-	return newExporter(ctx, set, cfg.(*Config))
+	e, err := newExporter(ctx, set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.ConsumeMetrics,
+		exporterhelper.WithStart(e.Start),
+		exporterhelper.WithShutdown(e.Shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
+		exporterhelper.WithRetry(configretry.BackOffConfig{Enabled: false}),
+		exporterhelper.WithQueue(configoptional.None[exporterhelper.QueueBatchConfig]()),
+	)
 }

@@ -7,17 +7,20 @@
 // `checkpoint_interval`:
 //
 //	type Config struct {
-//		checkpoint.Config `mapstructure:",squash"`
+//		Checkpoint checkpoint.Config `mapstructure:",squash"`
 //		...
 //	}
 //
-// createDefaultConfig sets the interval (checkpoint.Config{Interval: time.Minute}); `storage`
+// (a named field, so that Config.Validate, which the collector calls on every field, is not
+// promoted into the component's own Validate)
+//
+// createDefaultConfig sets the interval (Checkpoint: checkpoint.Config{Interval: time.Minute}); `storage`
 // stays nil (no checkpoints) unless the user names an extension.
 //
 // The component builds one Checkpointer per state it owns, with a Codec that says how the
 // state is copied, encoded, decoded and installed:
 //
-//	cp := checkpoint.New(cfg.Config, checkpoint.Settings{
+//	cp := checkpoint.New(cfg.Checkpoint, checkpoint.Settings{
 //		Logger: set.Logger, Kind: component.KindProcessor, ID: set.ID, Name: "models",
 //		Hook:   telemetryHook, // counts restores, cold starts by reason, writes and bytes
 //	}, checkpoint.Codec[snapshot]{

@@ -109,6 +109,15 @@ func (c *Collector) Stop() {
 	}
 }
 
+// Kill kills the collector with SIGKILL: no shutdown, no last checkpoint. Start starts it again.
+func (c *Collector) Kill() {
+	c.t.Helper()
+	c.stopped = true
+	if err := c.proc.kill(); err != nil {
+		c.t.Fatalf("killing the collector: %v", err)
+	}
+}
+
 // Logs is what the collector wrote to stdout and stderr so far (its last MiB).
 func (c *Collector) Logs() string {
 	return c.proc.out.tail(1 << 20)

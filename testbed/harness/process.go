@@ -98,6 +98,23 @@ func (p *process) stop() error {
 	}
 }
 
+// kill sends SIGKILL, as the kernel's OOM killer or a node failure would, and waits for the
+// exit: the process gets no chance to flush or checkpoint anything.
+func (p *process) kill() error {
+	if done, err := p.exited(); done {
+		return fmt.Errorf("%s had already exited: %v", p.name, err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("killing %s: %w", p.name, err)
+	}
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(stopGrace):
+		return fmt.Errorf("%s did not exit within %s of SIGKILL", p.name, stopGrace)
+	}
+}
+
 // logOnFailure registers a cleanup that prints the process' output when the test failed.
 func (p *process) logOnFailure(t testing.TB) {
 	t.Cleanup(func() {

@@ -90,6 +90,9 @@ type Alert struct {
 
 // Rule is when an alert fires and resolves.
 type Rule struct {
+	// Name identifies the rule in a Snapshot, so that a restored alert finds its rule again
+	// when rules were added, removed or reordered.
+	Name string
 	// Threshold: a score at or above it makes the alert pending (or firing when For is 0).
 	Threshold float64
 	// ResolveThreshold (<= Threshold): the condition holds while scores stay at or above it, so a
@@ -328,4 +331,105 @@ func (m *Machine) allow(now time.Time) bool {
 	}
 	m.tokens--
 	return true
+}
+
+// Snapshot is the machine's whole state, for a checkpoint: every pending and firing alert and
+// the rate limit's bucket. It shares nothing with the machine.
+type Snapshot struct {
+	Alerts   []AlertState `json:"alerts"`
+	Tokens   float64      `json:"tokens"`
+	LastFill time.Time    `json:"last_fill"`
+}
+
+// AlertState is one tracked alert in a Snapshot.
+type AlertState struct {
+	Rule      string    `json:"rule"` // the rule's Name
+	Labels    Labels    `json:"labels"`
+	Firing    bool      `json:"firing"`
+	ActiveAt  time.Time `json:"active_at"`
+	LastHeld  time.Time `json:"last_held"`
+	LastPoint time.Time `json:"last_point"`
+	LastSeen  time.Time `json:"last_seen"`
+	LastSent  time.Time `json:"last_sent"`
+	// Alert is the notification as last sent (firing only); its EndsAt is the last one sent.
+	Alert Alert `json:"alert"`
+}
+
+// Snapshot copies the state. Notifications not yet flushed are not part of it.
+func (m *Machine) Snapshot() Snapshot {
+	out := Snapshot{Alerts: make([]AlertState, 0, m.count), Tokens: m.tokens, LastFill: m.lastFill}
+	for _, ss := range m.states {
+		for _, s := range ss {
+			a := s.alert
+			a.Labels = copyMap(a.Labels)
+			a.Annotations = copyMap(a.Annotations)
+			out.Alerts = append(out.Alerts, AlertState{
+				Rule: m.rules[s.rule].Name, Labels: append(Labels(nil), s.labels...), Firing: s.firing,
+				ActiveAt: s.activeAt, LastHeld: s.lastHeld, LastPoint: s.lastPoint, LastSeen: s.lastSeen, LastSent: s.lastSent,
+				Alert: a,
+			})
+		}
+	}
+	return out
+}
+
+// Restore replaces the machine's state with a snapshot's. Alerts of rules that no longer exist
+// are dropped, and so are those beyond MaxAlerts; Restore returns how many were dropped.
+func (m *Machine) Restore(snap Snapshot) (dropped int) {
+	byName := make(map[string]int, len(m.rules))
+	for i, r := range m.rules {
+		byName[r.Name] = i
+	}
+	m.states = map[uint64][]*state{}
+	m.count = 0
+	m.out = nil
+	m.tokens, m.lastFill = min(snap.Tokens, float64(m.set.Burst)), snap.LastFill
+	for _, as := range snap.Alerts {
+		ri, ok := byName[as.Rule]
+		if !ok || m.count >= m.set.MaxAlerts {
+			dropped++
+			continue
+		}
+		ls := append(Labels(nil), as.Labels...)
+		fp := ls.Fingerprint()
+		if m.lookup(fp, ls, ri) != nil {
+			dropped++
+			continue
+		}
+		a := as.Alert
+		a.Labels = copyMap(a.Labels)
+		a.Annotations = copyMap(a.Annotations)
+		m.states[fp] = append(m.states[fp], &state{
+			labels: ls, rule: ri, firing: as.Firing, activeAt: as.ActiveAt, lastHeld: as.LastHeld,
+			lastPoint: as.LastPoint, lastSeen: as.LastSeen, lastSent: as.LastSent, alert: a,
+		})
+		m.count++
+	}
+	return dropped
+}
+
+// Resume is called once after Restore, at wall-clock now, when the process restarts: every
+// firing alert is due for a re-send at the next Tick (the receiver may have lost it, or been
+// told it ends soon), and every alert's series gets StaleAfter from now to report again (the
+// collector was down, not the series).
+func (m *Machine) Resume(now time.Time) {
+	for _, ss := range m.states {
+		for _, s := range ss {
+			s.lastSent = time.Time{}
+			if s.lastSeen.Before(now) {
+				s.lastSeen = now
+			}
+		}
+	}
+}
+
+func copyMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

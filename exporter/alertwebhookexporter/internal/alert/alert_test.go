@@ -82,14 +82,16 @@ var defaults = Settings{ResendInterval: time.Minute, MaxPointAge: 5 * time.Minut
 
 // TestScenarios are the state machine's golden tests: the notifications of each scenario are in
 // testdata/<scenario>.json.
-func TestScenarios(t *testing.T) {
+type scenario struct {
+	name  string
+	rules []Rule
+	set   Settings
+	steps []step
+}
+
+func scenarios() []scenario {
 	hysteresis := []Rule{{Threshold: 7, ResolveThreshold: 3}}
-	tests := []struct {
-		name  string
-		rules []Rule
-		set   Settings
-		steps []step
-	}{
+	return []scenario{
 		{
 			// Fires on the first anomalous point (startsAt = its time), stays firing without
 			// repeats while the condition holds, is re-sent after the resend interval, resolves
@@ -168,7 +170,10 @@ func TestScenarios(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
+}
+
+func TestScenarios(t *testing.T) {
+	for _, tt := range scenarios() {
 		t.Run(tt.name, func(t *testing.T) {
 			golden(t, tt.name, run(t, tt.rules, tt.set, tt.steps))
 		})

@@ -25,12 +25,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                     metric.Meter
-	mu                        sync.Mutex
-	registrations             []metric.Registration
-	AlertwebhookAlertsActive  metric.Int64ObservableUpDownCounter
-	AlertwebhookNotifications metric.Int64Counter
-	AlertwebhookSuppressed    metric.Int64Counter
+	meter                        metric.Meter
+	mu                           sync.Mutex
+	registrations                []metric.Registration
+	AlertwebhookAlertsActive     metric.Int64ObservableUpDownCounter
+	AlertwebhookCheckpointBytes  metric.Int64Counter
+	AlertwebhookCheckpointLoads  metric.Int64Counter
+	AlertwebhookCheckpointWrites metric.Int64Counter
+	AlertwebhookDeliveries       metric.Int64Counter
+	AlertwebhookNotifications    metric.Int64Counter
+	AlertwebhookPending          metric.Int64ObservableUpDownCounter
+	AlertwebhookSuppressed       metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -50,6 +55,21 @@ func (builder *TelemetryBuilder) RegisterAlertwebhookAlertsActiveCallback(cb met
 		cb(ctx, &observerInt64{inst: builder.AlertwebhookAlertsActive, obs: o})
 		return nil
 	}, builder.AlertwebhookAlertsActive)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterAlertwebhookPendingCallback sets callback for observable AlertwebhookPending metric.
+func (builder *TelemetryBuilder) RegisterAlertwebhookPendingCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.AlertwebhookPending, obs: o})
+		return nil
+	}, builder.AlertwebhookPending)
 	if err != nil {
 		return err
 	}
@@ -93,9 +113,39 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.AlertwebhookCheckpointBytes, err = builder.meter.Int64Counter(
+		"otelcol_alertwebhook_checkpoint_bytes",
+		metric.WithDescription("Bytes of alert state written to checkpoints. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AlertwebhookCheckpointLoads, err = builder.meter.Int64Counter(
+		"otelcol_alertwebhook_checkpoint_loads",
+		metric.WithDescription("Number of starts by how the alert state began - restored from its checkpoint, or a cold start (empty, other_version, corrupt, unreadable). [Development]"),
+		metric.WithUnit("{start}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AlertwebhookCheckpointWrites, err = builder.meter.Int64Counter(
+		"otelcol_alertwebhook_checkpoint_writes",
+		metric.WithDescription("Number of checkpoints of the alert state written, by outcome (ok, failed). [Development]"),
+		metric.WithUnit("{checkpoint}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AlertwebhookDeliveries, err = builder.meter.Int64Counter(
+		"otelcol_alertwebhook_deliveries",
+		metric.WithDescription("Number of notifications by what became of them at a receiver - sent, retried (a failed try; they stay waiting), rejected (a 4xx other than 429; dropped), dropped (max_pending reached). [Development]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.AlertwebhookNotifications, err = builder.meter.Int64Counter(
 		"otelcol_alertwebhook_notifications",
-		metric.WithDescription("Number of alert notifications handed to the sending queue, by status. [Development]"),
+		metric.WithDescription("Number of alert notifications produced by the state machine (put into every endpoint's outbox), by status. [Development]"),
+		metric.WithUnit("{alert}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.AlertwebhookPending, err = builder.meter.Int64ObservableUpDownCounter(
+		"otelcol_alertwebhook_pending",
+		metric.WithDescription("Number of notifications waiting for a receiver (the newest of each alert), by endpoint. [Development]"),
 		metric.WithUnit("{alert}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,12 +24,35 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	require.NoError(t, tb.RegisterAlertwebhookPendingCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
+	tb.AlertwebhookCheckpointBytes.Add(context.Background(), 1)
+	tb.AlertwebhookCheckpointLoads.Add(context.Background(), 1)
+	tb.AlertwebhookCheckpointWrites.Add(context.Background(), 1)
+	tb.AlertwebhookDeliveries.Add(context.Background(), 1)
 	tb.AlertwebhookNotifications.Add(context.Background(), 1)
 	tb.AlertwebhookSuppressed.Add(context.Background(), 1)
 	AssertEqualAlertwebhookAlertsActive(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualAlertwebhookCheckpointBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAlertwebhookCheckpointLoads(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAlertwebhookCheckpointWrites(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAlertwebhookDeliveries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualAlertwebhookNotifications(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualAlertwebhookPending(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualAlertwebhookSuppressed(t, testTel,
