@@ -16,9 +16,10 @@ EXAMPLES := $(shell find examples -name '*.yaml' -not -path '*/testdata/*' 2>/de
 
 .PHONY: run build test unit e2e validate generate check-generate bench lint clean deps
 
-## run: build the distribution and run it on the default config (CONFIG=... for another)
+## run: build the distribution and run it on the default config (CONFIG=... for another); what it
+## learns is checkpointed under $(BUILD_DIR)/state (OMEN_STATE_DIR=... for another place)
 run: build
-	./$(OMENCOL) --config $(CONFIG)
+	OMEN_STATE_DIR=$${OMEN_STATE_DIR:-$(abspath $(BUILD_DIR))/state} ./$(OMENCOL) --config $(CONFIG)
 
 ## build: generate and compile the distribution with the pinned OpenTelemetry Collector Builder
 build:

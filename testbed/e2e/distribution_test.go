@@ -25,7 +25,7 @@ const arrival = 60 * time.Second
 // Prometheus scraping it, and checks that OTLP metrics, metrics derived from OTLP traces and the
 // host's own metrics are stored with the expected labels and values.
 func TestDefaultConfig(t *testing.T) {
-	col := harness.StartCollector(t, harness.CollectorConfig{Config: "dist/config.yaml"})
+	col := harness.StartCollector(t, harness.CollectorConfig{Config: "dist/config.yaml", Env: []string{"OMEN_STATE_DIR=" + t.TempDir()}})
 	prom := harness.StartPrometheus(t, harness.PrometheusConfig{Targets: []string{col.Prometheus}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), arrival)
@@ -64,7 +64,7 @@ func TestDefaultConfig(t *testing.T) {
 // TestBrokenPipelineIsCaught proves the assertions above can fail: with Prometheus scraping an
 // address where the exporter is not, the same wait must time out with nothing stored.
 func TestBrokenPipelineIsCaught(t *testing.T) {
-	col := harness.StartCollector(t, harness.CollectorConfig{Config: "dist/config.yaml"})
+	col := harness.StartCollector(t, harness.CollectorConfig{Config: "dist/config.yaml", Env: []string{"OMEN_STATE_DIR=" + t.TempDir()}})
 	wrongPort := harness.FreeAddr(t)
 	prom := harness.StartPrometheus(t, harness.PrometheusConfig{Targets: []string{wrongPort}})
 
