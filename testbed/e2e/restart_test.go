@@ -74,7 +74,8 @@ func checkpointsWritten(t *testing.T, col *harness.Collector) int {
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "otelcol_anomaly_checkpoint_writes_total{") && strings.Contains(line, `outcome="ok"`) {
+		// The collector's Prometheus reader writes counters without the _total suffix.
+		if strings.HasPrefix(line, "otelcol_anomaly_checkpoint_writes{") && strings.Contains(line, `outcome="ok"`) {
 			f := strings.Fields(line)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
 			require.NoError(t, err)
