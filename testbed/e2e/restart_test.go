@@ -90,7 +90,10 @@ func scoresFrom(sink *harness.OTLPSink, from time.Time) map[string]float64 {
 	out := map[string]float64{}
 	for _, p := range sink.Points() {
 		if p.Metric == names.Score && p.T >= from.UnixMilli() {
-			keys := make([]string, 0, len(p.Attributes))
+			keys := make([]string, 0, len(p.Attributes)+len(p.Resource))
+			for k, v := range p.Resource {
+				keys = append(keys, fmt.Sprintf("resource.%s=%v", k, v))
+			}
 			for k, v := range p.Attributes {
 				keys = append(keys, fmt.Sprintf("%s=%v", k, v))
 			}

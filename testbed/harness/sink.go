@@ -97,6 +97,7 @@ type SinkPoint struct {
 	T          int64 // Unix milliseconds
 	V          float64
 	Attributes map[string]any
+	Resource   map[string]any // the attributes of the point's resource
 }
 
 // Points flattens the gauge and sum points of every request, in arrival order.
@@ -104,6 +105,7 @@ func (s *OTLPSink) Points() []SinkPoint {
 	var out []SinkPoint
 	for _, md := range s.Metrics() {
 		for _, rm := range md.ResourceMetrics().All() {
+			res := rm.Resource().Attributes().AsRaw()
 			for _, sm := range rm.ScopeMetrics().All() {
 				for _, m := range sm.Metrics().All() {
 					var dps pmetric.NumberDataPointSlice
@@ -120,7 +122,7 @@ func (s *OTLPSink) Points() []SinkPoint {
 						if dp.ValueType() == pmetric.NumberDataPointValueTypeInt {
 							v = float64(dp.IntValue())
 						}
-						out = append(out, SinkPoint{Metric: m.Name(), T: dp.Timestamp().AsTime().UnixMilli(), V: v, Attributes: dp.Attributes().AsRaw()})
+						out = append(out, SinkPoint{Metric: m.Name(), T: dp.Timestamp().AsTime().UnixMilli(), V: v, Attributes: dp.Attributes().AsRaw(), Resource: res})
 					}
 				}
 			}
