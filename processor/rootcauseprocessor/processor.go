@@ -109,7 +109,8 @@ type rootCauseProcessor struct {
 	closed    []closedInterval             // scored, waiting for their ranking
 	incidents *incident.Tracker
 
-	newest int64 // the newest edge point's timestamp in the current call
+	newest     int64 // the newest edge point's timestamp in the current call
+	lastExpire int64 // the points' time of the last sweep for edge_ttl
 
 	// counts flushed to telemetry once per call, and the histogram bounds' scratch
 	accepted, expired, refused, opened int64
@@ -258,8 +259,10 @@ func (p *rootCauseProcessor) ConsumeMetrics(ctx context.Context, md pmetric.Metr
 		}
 	}
 	p.rankDue()
-	// Edges expire by the points' time, also while nothing is ranked (every point refused).
-	if p.newest > 0 {
+	// Edges expire by the points' time, also while nothing is ranked (every point refused); a
+	// sweep visits every edge, so it runs once per second of the points' time at most.
+	if p.newest >= p.lastExpire+int64(time.Second) {
+		p.lastExpire = p.newest
 		p.expired += int64(p.graph.Expire(p.newest, p.forget))
 	}
 	p.flushStats(ctx)
