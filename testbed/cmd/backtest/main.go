@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/anomalyprocessor"
 	"github.com/omen-otel/omen/testbed/internal/nab"
+	"github.com/omen-otel/omen/testbed/internal/picture"
 )
 
 const detectorName = "omen"
@@ -40,12 +42,13 @@ func main() {
 	flag.Var(&corpora, "corpus", "corpus folder in NAB's layout: data/<category>/<file>.csv and labels/combined_windows.json (repeat for several)")
 	out := flag.String("out", "", "folder for the result files (<out>/omen/<category>/omen_<file>.csv; <out>/<corpus>/omen/... with several corpora)")
 	config := flag.String("config", "", "the anomaly processor's YAML config (optional; the defaults without it)")
+	pictures := flag.String("pictures", "", "folder for one SVG per file: the series with the model's expected value and band, its score, the labelled windows and the detections at the standard threshold (optional)")
 	flag.Parse()
 	if len(corpora) == 0 || *out == "" {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(corpora, *out, *config); err != nil {
+	if err := run(corpora, *out, *config, *pictures); err != nil {
 		fmt.Fprintln(os.Stderr, "backtest:", err)
 		os.Exit(1)
 	}
@@ -61,7 +64,7 @@ func (l *corpusList) Set(dir string) error {
 	return nil
 }
 
-func run(corpora []string, outDir, configPath string) error {
+func run(corpora []string, outDir, configPath, picturesDir string) error {
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		return err
@@ -69,11 +72,14 @@ func run(corpora []string, outDir, configPath string) error {
 	names := corpusNames(corpora)
 	summary := make([]string, len(corpora))
 	for i, dir := range corpora {
-		out := outDir
+		out, pics := outDir, picturesDir
 		if len(corpora) > 1 {
 			out = filepath.Join(outDir, names[i])
+			if pics != "" {
+				pics = filepath.Join(picturesDir, names[i])
+			}
 		}
-		line, err := backtest(cfg, names[i], dir, out)
+		line, err := backtest(cfg, names[i], dir, out, pics)
 		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
@@ -101,19 +107,27 @@ func corpusNames(dirs []string) []string {
 	return names
 }
 
-// backtest scores one corpus, prints its report and returns its summary line.
-func backtest(cfg *anomalyprocessor.Config, name, corpusDir, outDir string) (string, error) {
+// backtest scores one corpus, prints its report and returns its summary line; with picturesDir
+// it also draws every file.
+func backtest(cfg *anomalyprocessor.Config, name, corpusDir, outDir, picturesDir string) (string, error) {
 	c, err := nab.LoadCorpus(corpusDir)
 	if err != nil {
 		return "", err
 	}
+	if picturesDir != "" {
+		// The band is emitted beside the scores and changes none of them.
+		withBands := *cfg
+		withBands.Bands = true
+		cfg = &withBands
+	}
 	scores := make(map[string][]float64, len(c.Files))
+	bands := make(map[string]*band, len(c.Files))
 	for _, f := range c.Files {
-		s, err := scoreFile(cfg, f)
+		s, b, err := scoreFile(cfg, f)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f.Name, err)
 		}
-		scores[f.Name] = s
+		scores[f.Name], bands[f.Name] = s, b
 		if err := writeResult(outDir, f, s); err != nil {
 			return "", err
 		}
@@ -132,6 +146,13 @@ func backtest(cfg *anomalyprocessor.Config, name, corpusDir, outDir string) (str
 	cats, err := nab.Breakdown(c, scores, thresholds[nab.Standard.Name])
 	if err != nil {
 		return "", err
+	}
+	if picturesDir != "" {
+		for _, f := range c.Files {
+			if err := drawFile(picturesDir, f, scores[f.Name], bands[f.Name], thresholds[nab.Standard.Name]); err != nil {
+				return "", err
+			}
+		}
 	}
 	fmt.Printf("%-26s %5s %7s %5s %7s   (at the standard threshold %.4f)\n", "category", "files", "windows", "found", "FP rows", thresholds[nab.Standard.Name])
 	for _, k := range cats {
@@ -163,36 +184,42 @@ func loadConfig(path string) (*anomalyprocessor.Config, error) {
 	return cfg, nil
 }
 
+// band is the model's expected value and band per row (NaN where it had none), with bands on.
+type band struct{ expected, lower, upper []float64 }
+
 // scoreFile feeds one file through a fresh processor and returns NAB scores (score / 10), one
-// per row; a row without a score (warm-up) scores 0.
-func scoreFile(cfg *anomalyprocessor.Config, f *nab.File) ([]float64, error) {
-	var last float64
-	var scored bool
+// per row (a row without a score, in the warm-up, scores 0), and the model's band per row.
+func scoreFile(cfg *anomalyprocessor.Config, f *nab.File) ([]float64, *band, error) {
+	var row scored
 	sink, err := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
-		last, scored = readScore(md)
+		row = readScore(md)
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx := context.Background()
 	p, err := anomalyprocessor.NewFactory().CreateMetrics(ctx, processortest.NewNopSettings(anomalyprocessor.NewFactory().Type()), cfg, sink)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := p.Start(ctx, componenttest.NewNopHost()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]float64, len(f.Values))
+	b := &band{}
 	for i, v := range f.Values {
 		if err := p.ConsumeMetrics(ctx, point(f.Name, f.Timestamps[i].UnixNano(), v)); err != nil {
-			return nil, errors.Join(err, p.Shutdown(ctx))
+			return nil, nil, errors.Join(err, p.Shutdown(ctx))
 		}
-		if scored {
-			out[i] = last / 10
+		if row.ok {
+			out[i] = row.score / 10
 		}
+		b.expected = append(b.expected, row.expected)
+		b.lower = append(b.lower, row.lower)
+		b.upper = append(b.upper, row.upper)
 	}
-	return out, p.Shutdown(ctx)
+	return out, b, p.Shutdown(ctx)
 }
 
 func point(name string, ts int64, v float64) pmetric.Metrics {
@@ -206,18 +233,66 @@ func point(name string, ts int64, v float64) pmetric.Metrics {
 	return md
 }
 
-// readScore finds the anomaly.score the processor added, if any.
-func readScore(md pmetric.Metrics) (float64, bool) {
+// scored is what the processor added to one row: its score and, with bands, the model's
+// expected value and band (NaN when absent).
+type scored struct {
+	ok                            bool
+	score, expected, lower, upper float64
+}
+
+// readScore finds the anomaly.score the processor added, if any, and the band beside it.
+func readScore(md pmetric.Metrics) scored {
+	out := scored{expected: math.NaN(), lower: math.NaN(), upper: math.NaN()}
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
-				if m.Name() == names.Score && m.Gauge().DataPoints().Len() > 0 {
-					return m.Gauge().DataPoints().At(0).DoubleValue(), true
+				if m.Type() != pmetric.MetricTypeGauge || m.Gauge().DataPoints().Len() == 0 {
+					continue
+				}
+				v := m.Gauge().DataPoints().At(0).DoubleValue()
+				switch m.Name() {
+				case names.Score:
+					out.ok, out.score = true, v
+				case names.Expected:
+					out.expected = v
+				case names.Lower:
+					out.lower = v
+				case names.Upper:
+					out.upper = v
 				}
 			}
 		}
 	}
-	return 0, false
+	return out
+}
+
+// drawFile writes <dir>/<category>/<file>.svg: the series with its band, its score, the labelled
+// windows and the detections at threshold (a NAB score, the score / 10).
+func drawFile(dir string, f *nab.File, scores []float64, b *band, threshold float64) error {
+	category, file := filepath.Split(f.Name)
+	if err := os.MkdirAll(filepath.Join(dir, category), 0o755); err != nil {
+		return err
+	}
+	c := picture.Chart{
+		Title: f.Name, T: f.Timestamps, Value: f.Values,
+		Expected: b.expected, Lower: b.lower, Upper: b.upper,
+		Threshold: 10 * threshold,
+	}
+	for _, s := range scores {
+		c.Score = append(c.Score, 10*s)
+	}
+	for _, w := range f.Windows {
+		c.Windows = append(c.Windows, [2]int{w.Start, w.End})
+	}
+	out, err := os.Create(filepath.Join(dir, category, strings.TrimSuffix(file, ".csv")+".svg"))
+	if err != nil {
+		return err
+	}
+	if err := c.WriteSVG(out); err != nil {
+		out.Close()
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return out.Close()
 }
 
 func writeResult(outDir string, f *nab.File, scores []float64) error {

@@ -1,0 +1,71 @@
+package picture
+
+import (
+	"encoding/xml"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func testChart(n int) Chart {
+	c := Chart{Title: "latency <p95> & more", Threshold: 7, Windows: [][2]int{{n / 2, n/2 + 5}}}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		c.T = append(c.T, t0.Add(time.Duration(i)*time.Minute))
+		v := 100 + 5*math.Sin(float64(i)/10)
+		score := math.NaN()
+		if i >= 10 {
+			score = 1
+		}
+		if i == n/2+2 {
+			v, score = 400, 9.5
+		}
+		c.Value = append(c.Value, v)
+		c.Expected = append(c.Expected, 100)
+		c.Lower = append(c.Lower, 90)
+		c.Upper = append(c.Upper, 110)
+		c.Score = append(c.Score, score)
+	}
+	return c
+}
+
+func TestChartIsValidSVGWithItsParts(t *testing.T) {
+	var b strings.Builder
+	require.NoError(t, testChart(200).WriteSVG(&b))
+	svg := b.String()
+	require.NoError(t, xml.Unmarshal([]byte(svg), new(struct{ XMLName xml.Name })), "well-formed XML")
+	assert.Contains(t, svg, "latency &lt;p95&gt; &amp; more", "the title is escaped")
+	for _, part := range []string{"<title>value</title>", "<title>expected</title>", "<title>score</title>", "<title>expected band</title>", "<title>labelled window</title>"} {
+		assert.Contains(t, svg, part)
+	}
+	assert.Equal(t, 1, strings.Count(svg, "<circle"), "one detection: the spike")
+	assert.Contains(t, svg, "score 9.5")
+}
+
+func TestLongSeriesKeepTheirSpikes(t *testing.T) {
+	c := testChart(100_000)
+	var b strings.Builder
+	require.NoError(t, c.WriteSVG(&b))
+	assert.Less(t, b.Len(), 2_000_000, "thinned")
+	// The spike (400, the top of the value panel, y = 40) is one row in 100,000: kept as the
+	// highest of its stretch, the value line reaches it.
+	svg := b.String()
+	i := strings.Index(svg, "<title>value</title>")
+	require.Positive(t, i)
+	start := strings.LastIndex(svg[:i], "<polyline")
+	assert.Contains(t, svg[start:i], ",40.0 ")
+}
+
+func TestChartRefusesWhatItCannotDraw(t *testing.T) {
+	c := testChart(10)
+	c.Score = c.Score[:5]
+	assert.ErrorContains(t, c.WriteSVG(new(strings.Builder)), "score has 5 points")
+	c = testChart(10)
+	c.Windows = [][2]int{{8, 12}}
+	assert.ErrorContains(t, c.WriteSVG(new(strings.Builder)), "outside")
+	assert.Error(t, Chart{}.WriteSVG(new(strings.Builder)))
+}
