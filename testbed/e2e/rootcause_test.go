@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,9 @@ import (
 //	OMEN_RCA_FAULTY=20 OMEN_RCA_FAULT_FREE=20 OMEN_RCA_FLUSH=10s OMEN_RCA_RATE=10 \
 //	  go test -tags e2e -run TestRootCause -v -timeout 40m ./testbed/e2e/
 //
-// OMEN_RCA_DUMP=path also writes every exported point to path, one JSON object a line.
+// OMEN_RCA_DUMP=path also writes every exported point to path, one JSON object a line;
+// OMEN_RCA_PICTURES=dir draws each faulty system's service graph when its fault was detected,
+// the likely cause marked, as dir/<prefix>.svg.
 type rootCauseRun struct {
 	faulty, faultFree int
 	flush             time.Duration
@@ -153,6 +156,9 @@ func TestRootCause(t *testing.T) {
 	t.Logf("root-cause run: %d faulty and %d fault-free systems, flush %s, %g traces/s each\n%s",
 		run.faulty, run.faultFree, run.flush, run.traceRate, report.String())
 	checkIncidentAlerts(t, alerts, scenarios)
+	if dir := os.Getenv("OMEN_RCA_PICTURES"); dir != "" {
+		drawDetections(t, dir, points, results)
+	}
 
 	for _, r := range results {
 		if (r.Faulty == "" && r.MaxScore >= rcaeval.Threshold) || (r.Faulty != "" && (!r.Detected || r.Rank != 1)) {
@@ -215,6 +221,29 @@ func checkIncidentAlerts(t *testing.T, alerts []harness.AMAlert, scenarios []rca
 	}
 	if faulty > 0 && float64(named) < 0.9*float64(faulty) {
 		t.Errorf("Alertmanager held an alert on the faulty service for %d of %d faulty systems, want >= 90%%", named, faulty)
+	}
+}
+
+// drawDetections writes the service graph of each detected fault at its detection.
+func drawDetections(t *testing.T, dir string, points []rcaeval.Point, results []rcaeval.Result) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if !r.Detected {
+			continue
+		}
+		// Ranking times are the points' times; the detection is the first ranking at or after
+		// FaultAt + MTTD, which is exactly that time.
+		g := rcaeval.GraphAt(points, r.Prefix, r.FaultAt.Add(r.MTTD))
+		f, err := os.Create(filepath.Join(dir, strings.TrimSuffix(r.Prefix, "-")+".svg"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.WriteSVG(f); err != nil {
+			t.Error(err)
+		}
+		f.Close()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/omen-otel/omen/internal/names"
+	"github.com/omen-otel/omen/testbed/internal/picture"
 )
 
 // Threshold is the score from which a service counts as anomalous.
@@ -254,4 +255,53 @@ func cmpDesc(a, b float64) int {
 // String is a point in one line: time, value, metric and attributes.
 func (p Point) String() string {
 	return fmt.Sprintf("%s %.2f %s %v", p.T.Format("15:04:05"), p.V, p.Metric, p.Attrs)
+}
+
+// GraphAt is a scenario's service graph as the ranking at t scored it, for a picture: every
+// service with its scores, every call with its edge's unified score (the highest of its
+// variants), and the likely cause of each open incident marked.
+func GraphAt(points []Point, prefix string, t time.Time) picture.Graph {
+	g := picture.Graph{Title: fmt.Sprintf("%s at %s", strings.TrimSuffix(prefix, "-"), t.UTC().Format("15:04:05"))}
+	services := map[string]*picture.Service{}
+	service := func(name string) *picture.Service {
+		s := services[name]
+		if s == nil {
+			s = &picture.Service{Name: name}
+			services[name] = s
+		}
+		return s
+	}
+	calls := map[[2]string]float64{}
+	for _, p := range points {
+		if !p.T.Equal(t) {
+			continue
+		}
+		name, _ := p.Attrs["service.name"].(string)
+		switch {
+		case p.Metric == names.Unified && p.Attrs[names.Group] == names.GroupService && strings.HasPrefix(name, prefix):
+			service(name).Score = p.V
+		case p.Metric == names.RootCause && strings.HasPrefix(name, prefix):
+			service(name).RootCause = p.V
+		case p.Metric == names.IncidentService && p.V == 1 && strings.HasPrefix(name, prefix):
+			service(name).Cause = true
+		case p.Metric == names.Unified && p.Attrs[names.Group] == names.GroupEdge:
+			c, _ := p.Attrs[names.Client].(string)
+			s, _ := p.Attrs[names.Server].(string)
+			if strings.HasPrefix(s, prefix) {
+				k := [2]string{c, s}
+				calls[k] = max(calls[k], p.V)
+			}
+		}
+	}
+	for _, s := range services {
+		g.Services = append(g.Services, *s)
+	}
+	slices.SortFunc(g.Services, func(a, b picture.Service) int { return strings.Compare(a.Name, b.Name) })
+	for k, v := range calls {
+		g.Calls = append(g.Calls, picture.Call{Client: k[0], Server: k[1], Score: v})
+	}
+	slices.SortFunc(g.Calls, func(a, b picture.Call) int {
+		return cmp.Or(strings.Compare(a.Client, b.Client), strings.Compare(a.Server, b.Server))
+	})
+	return g
 }

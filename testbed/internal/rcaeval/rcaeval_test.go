@@ -70,3 +70,15 @@ func TestEvaluate(t *testing.T) {
 	assert.Contains(t, b.String(), "faulty 1: ranked first 100%, detected 1, MTTD median 15s max 15s, incidents per fault 1.00")
 	assert.Empty(t, Loudest(points, "x-", 3), "no feature scores in this run")
 }
+
+func TestGraphAt(t *testing.T) {
+	points := flush(11, map[string][2]float64{"x-a": {7.5, 0}, "x-b": {8, 0.5}, "x-c": {9, 9}}, "x-c", "x-b", "x-a")
+	g := GraphAt(points, "x-", t0.Add(110*time.Second))
+	require.Len(t, g.Services, 3)
+	assert.Equal(t, "x-c", g.Services[2].Name)
+	assert.True(t, g.Services[2].Cause)
+	assert.False(t, g.Services[1].Cause)
+	assert.Equal(t, 9.0, g.Services[2].Score)
+	assert.Len(t, g.Calls, 2)
+	assert.Empty(t, GraphAt(points, "x-", t0).Services, "another time")
+}
