@@ -84,8 +84,8 @@ func (g Graph) WriteSVG(w io.Writer) error {
 		slices.Sort(ns)
 		maxRows = max(maxRows, len(ns))
 	}
-	const colW, rowH, margin, r = 190.0, 70.0, 60.0, 18.0
-	width := 2*margin + colW*float64(maxLayer) + 80 // room for the last layer's labels
+	const colW, rowH, margin, r = 200.0, 70.0, 110.0, 18.0
+	width := 2*margin + colW*float64(maxLayer)
 	height := 2*margin + rowH*float64(maxRows-1) + 40
 	pos := map[string][2]float64{}
 	for d := 0; d <= maxLayer; d++ {
@@ -99,7 +99,7 @@ func (g Graph) WriteSVG(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" %s font-size="12">`+"\n", width, height, width, height, fontFamily)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="%.0f" y="24" font-size="16">%s</text>`+"\n", margin-40, escape(g.Title))
+	fmt.Fprintf(&b, `<text x="20" y="24" font-size="16">%s</text>`+"\n", escape(g.Title))
 	calls := slices.Clone(g.Calls)
 	slices.SortFunc(calls, func(a, b Call) int { return cmp.Compare(a.Score, b.Score) }) // the loudest on top
 	for _, c := range calls {

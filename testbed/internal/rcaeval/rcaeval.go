@@ -259,7 +259,8 @@ func (p Point) String() string {
 
 // GraphAt is a scenario's service graph as the ranking at t scored it, for a picture: every
 // service with its scores, every call with its edge's unified score (the highest of its
-// variants), and the likely cause of each open incident marked.
+// variants; an edge's scores carry its interval's time, up to a second before the ranking's),
+// and the likely cause of each open incident marked.
 func GraphAt(points []Point, prefix string, t time.Time) picture.Graph {
 	g := picture.Graph{Title: fmt.Sprintf("%s at %s", strings.TrimSuffix(prefix, "-"), t.UTC().Format("15:04:05"))}
 	services := map[string]*picture.Service{}
@@ -273,12 +274,16 @@ func GraphAt(points []Point, prefix string, t time.Time) picture.Graph {
 	}
 	calls := map[[2]string]float64{}
 	for _, p := range points {
-		if !p.T.Equal(t) {
+		if p.T.After(t) || !p.T.After(t.Add(-time.Second)) {
 			continue
 		}
 		name, _ := p.Attrs["service.name"].(string)
+		ranked := p.T.Equal(t)
+		if !ranked && p.Metric != names.Unified {
+			continue // only edges' scores come before their ranking
+		}
 		switch {
-		case p.Metric == names.Unified && p.Attrs[names.Group] == names.GroupService && strings.HasPrefix(name, prefix):
+		case p.Metric == names.Unified && p.Attrs[names.Group] == names.GroupService && ranked && strings.HasPrefix(name, prefix):
 			service(name).Score = p.V
 		case p.Metric == names.RootCause && strings.HasPrefix(name, prefix):
 			service(name).RootCause = p.V
