@@ -29,11 +29,11 @@ func TestTruncatedAndTrailing(t *testing.T) {
 	b := AppendString(nil, "payments")
 	for n := range len(b) {
 		d := Decoder{B: b[:n]}
-		d.String()
+		_ = d.String()
 		assert.ErrorIs(t, d.Done(), ErrTruncated, "%d of %d bytes", n, len(b))
 	}
 	d := Decoder{B: append(b, 0)}
-	d.String()
+	_ = d.String()
 	err := d.Done()
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, ErrTruncated), "a byte too many is not a truncation")
