@@ -1,8 +1,10 @@
 package harness
 
 import (
+	"errors"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,23 +55,7 @@ func StartCollector(t testing.TB, cfg CollectorConfig) *Collector {
 	if !filepath.IsAbs(config) {
 		config = filepath.Join(RepoRoot(t), config)
 	}
-	c := &Collector{
-		OTLPGRPC:   FreeAddr(t),
-		OTLPHTTP:   FreeAddr(t),
-		Prometheus: FreeAddr(t),
-		Health:     FreeAddr(t),
-		Telemetry:  FreeAddr(t),
-		t:          t,
-		binary:     CollectorBinary(t),
-		config:     config,
-	}
-	c.env = append([]string{
-		"OMEN_OTLP_GRPC_ENDPOINT=" + c.OTLPGRPC,
-		"OMEN_OTLP_HTTP_ENDPOINT=" + c.OTLPHTTP,
-		"OMEN_PROMETHEUS_ENDPOINT=" + c.Prometheus,
-		"OMEN_HEALTH_ENDPOINT=" + c.Health,
-		"OMEN_TELEMETRY_PORT=" + strconv.Itoa(portOf(c.Telemetry)),
-	}, cfg.Env...)
+	c := &Collector{t: t, binary: CollectorBinary(t), config: config}
 	// Registered before the start, so a collector that never becomes healthy is stopped too.
 	t.Cleanup(func() {
 		if c.proc != nil && !c.stopped {
@@ -78,26 +64,48 @@ func StartCollector(t testing.TB, cfg CollectorConfig) *Collector {
 			}
 		}
 	})
-	c.Start()
-	return c
+	// A port found free may be taken by another process before the collector binds it (other
+	// tests run on this machine too): the first start tries again on new ports, up to 3 times.
+	for attempt := 1; ; attempt++ {
+		c.OTLPGRPC, c.OTLPHTTP, c.Prometheus, c.Health, c.Telemetry = FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t)
+		c.env = append([]string{
+			"OMEN_OTLP_GRPC_ENDPOINT=" + c.OTLPGRPC,
+			"OMEN_OTLP_HTTP_ENDPOINT=" + c.OTLPHTTP,
+			"OMEN_PROMETHEUS_ENDPOINT=" + c.Prometheus,
+			"OMEN_HEALTH_ENDPOINT=" + c.Health,
+			"OMEN_TELEMETRY_PORT=" + strconv.Itoa(portOf(c.Telemetry)),
+		}, cfg.Env...)
+		err := c.start()
+		if err == nil {
+			return c
+		}
+		if attempt < 3 && strings.Contains(c.Logs(), "address already in use") {
+			t.Logf("collector start %d: a port was taken meanwhile; trying new ports", attempt)
+			continue
+		}
+		t.Fatalf("collector did not become healthy: %v", err)
+	}
 }
 
 // Start (re)starts a stopped collector with the same config and ports.
 func (c *Collector) Start() {
 	c.t.Helper()
+	if err := c.start(); err != nil {
+		c.t.Fatalf("collector did not become healthy: %v", err)
+	}
+}
+
+func (c *Collector) start() error {
 	if c.proc != nil {
 		if done, _ := c.proc.exited(); !done {
-			c.t.Fatal("collector is already running")
+			return errors.New("collector is already running")
 		}
 	}
 	c.stopped = false
 	c.proc = startProcess(c.t, "omencol", c.env, c.binary, "--config", c.config)
 	c.proc.logOnFailure(c.t)
 	healthURL := "http://" + c.Health + "/"
-	err := waitHTTPOK(c.proc, healthURL, startTimeout, 200*time.Millisecond)
-	if err != nil {
-		c.t.Fatalf("collector did not become healthy: %v", err)
-	}
+	return waitHTTPOK(c.proc, healthURL, startTimeout, 200*time.Millisecond)
 }
 
 // Stop stops the collector gracefully (SIGTERM), as an orchestrator would.

@@ -355,18 +355,17 @@ type AlertState struct {
 	Alert Alert `json:"alert"`
 }
 
-// Snapshot copies the state. Notifications not yet flushed are not part of it.
+// Snapshot copies the state. Notifications not yet flushed are not part of it. An alert's label
+// set, labels and annotations are never changed once made (every notification shares them), so
+// the snapshot shares them too: copying 10,000 alerts is a copy of 10,000 small structs.
 func (m *Machine) Snapshot() Snapshot {
 	out := Snapshot{Alerts: make([]AlertState, 0, m.count), Tokens: m.tokens, LastFill: m.lastFill}
 	for _, ss := range m.states {
 		for _, s := range ss {
-			a := s.alert
-			a.Labels = copyMap(a.Labels)
-			a.Annotations = copyMap(a.Annotations)
 			out.Alerts = append(out.Alerts, AlertState{
-				Rule: m.rules[s.rule].Name, Labels: append(Labels(nil), s.labels...), Firing: s.firing,
+				Rule: m.rules[s.rule].Name, Labels: s.labels, Firing: s.firing,
 				ActiveAt: s.activeAt, LastHeld: s.lastHeld, LastPoint: s.lastPoint, LastSeen: s.lastSeen, LastSent: s.lastSent,
-				Alert: a,
+				Alert: s.alert,
 			})
 		}
 	}
@@ -390,18 +389,16 @@ func (m *Machine) Restore(snap Snapshot) (dropped int) {
 			dropped++
 			continue
 		}
-		ls := append(Labels(nil), as.Labels...)
+		// The snapshot's label sets and maps become the machine's, never changed (see Snapshot).
+		ls := as.Labels
 		fp := ls.Fingerprint()
 		if m.lookup(fp, ls, ri) != nil {
 			dropped++
 			continue
 		}
-		a := as.Alert
-		a.Labels = copyMap(a.Labels)
-		a.Annotations = copyMap(a.Annotations)
 		m.states[fp] = append(m.states[fp], &state{
 			labels: ls, rule: ri, firing: as.Firing, activeAt: as.ActiveAt, lastHeld: as.LastHeld,
-			lastPoint: as.LastPoint, lastSeen: as.LastSeen, lastSent: as.LastSent, alert: a,
+			lastPoint: as.LastPoint, lastSeen: as.LastSeen, lastSent: as.LastSent, alert: as.Alert,
 		})
 		m.count++
 	}
@@ -421,15 +418,4 @@ func (m *Machine) Resume(now time.Time) {
 			}
 		}
 	}
-}
-
-func copyMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
