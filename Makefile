@@ -14,7 +14,7 @@ OMENCOL := $(BUILD_DIR)/omencol
 CONFIG ?= dist/config.yaml
 EXAMPLES := $(shell find examples -name '*.yaml' -not -path '*/testdata/*' 2>/dev/null | sort)
 
-.PHONY: run build test unit e2e validate generate check-generate bench lint clean deps
+.PHONY: run build test unit e2e demo validate generate check-generate bench lint clean deps
 
 ## run: build the distribution and run it on the default config (CONFIG=... for another); what it
 ## learns is checkpointed under $(BUILD_DIR)/state (OMEN_STATE_DIR=... for another place)
@@ -42,6 +42,12 @@ validate: build
 ## e2e: the end-to-end tests against the built binary, a real Prometheus and Alertmanager
 e2e: build
 	OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -race -count=1 -tags e2e -timeout 20m ./testbed/e2e/...
+
+## demo: a generated shop with a fault through Omen, Prometheus and Alertmanager on loopback: the
+## timeline, and pictures in $(BUILD_DIR)/demo (graph.svg, latency.svg)
+demo: deps build
+	OMEN_DEMO_OUT=$(abspath $(BUILD_DIR))/demo OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -count=1 -tags e2e -run '^TestDemo$$' -v -timeout 10m ./testbed/e2e/ | grep -v '^=== RUN'
+	@echo "pictures: $(abspath $(BUILD_DIR))/demo/graph.svg $(abspath $(BUILD_DIR))/demo/latency.svg"
 
 generate:
 	$(GO) generate ./...
