@@ -21,24 +21,30 @@ import (
 )
 
 // TestDemo is `make demo`: one generated shop through the built collector, a real Prometheus and
-// a real Alertmanager on loopback; after the warm-up one service breaks. It prints the timeline
-// (fault, first score of 7 or more on the faulty service, the alert with its likely cause) and
-// writes two pictures into $OMEN_DEMO_OUT: graph.svg, the service graph at the alert with the
-// likely cause marked, and latency.svg, the mean latency of the faulty service's loudest incoming
-// edge with the model's expected value and band above its score. It runs only when
-// OMEN_DEMO_OUT is set.
+// a real Alertmanager on loopback; after the warm-up one service breaks. Half a minute after the
+// alert it prints the timeline (fault, first score of 7 or more on the faulty service, the alert
+// with its likely cause) and writes two pictures into $OMEN_DEMO_OUT: graph.svg, the service
+// graph during the fault with the likely cause marked, and latency.svg, the mean latency of the
+// faulty service's loudest incoming edge with the model's expected value and band above its
+// score. It runs only when OMEN_DEMO_OUT is set.
 func TestDemo(t *testing.T) {
 	out := os.Getenv("OMEN_DEMO_OUT")
 	if out == "" {
 		t.Skip("set OMEN_DEMO_OUT to a folder for the pictures (make demo does)")
 	}
 	require.NoError(t, os.MkdirAll(out, 0o755))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	r := startDemo(t, ctx)
 	faulty := r.fault.Service
+	alerts, err := r.am.WaitFor(time.Minute, func(as []harness.AMAlert) bool { return findAlert(as, "ServiceIncident") != nil })
+	require.NoError(t, err, "the incident reaches Alertmanager")
+	alertAt := time.Now()
+	a := findAlert(alerts, "ServiceIncident")
+	// Half a minute more of the fault, for the pictures.
+	time.Sleep(30 * time.Second)
 
-	// The first score of 7 or more on the faulty service, by the points' time.
+	// The first score of 7 or more on the faulty service, as Prometheus scraped it.
 	series, err := r.prom.QueryRange(ctx, fmt.Sprintf(`anomaly_unified_score{anomaly_group="service_graph.service", service_name=%q}`, faulty),
 		r.faultAt.Add(-10*time.Second), time.Now(), time.Second)
 	require.NoError(t, err)
@@ -50,18 +56,13 @@ func TestDemo(t *testing.T) {
 			}
 		}
 	}
-	alerts, err := r.am.WaitFor(time.Minute, func(as []harness.AMAlert) bool { return findAlert(as, "ServiceIncident") != nil })
-	require.NoError(t, err, "the incident reaches Alertmanager")
-	alertAt := time.Now()
-	a := findAlert(alerts, "ServiceIncident")
+	require.False(t, firstHigh.IsZero(), "the faulty service scores 7 or more")
 
 	var timeline strings.Builder
 	at := func(t time.Time) string { return "+" + t.Sub(r.start).Round(time.Second).String() }
 	fmt.Fprintf(&timeline, "%-8s traffic starts: 40 traces/s through a generated shop\n", at(r.start))
 	fmt.Fprintf(&timeline, "%-8s fault: %s\n", at(r.faultAt), r.fault)
-	if !firstHigh.IsZero() {
-		fmt.Fprintf(&timeline, "%-8s %s scores 7 or more (%s after the fault)\n", at(firstHigh), faulty, firstHigh.Sub(r.faultAt).Round(time.Second))
-	}
+	fmt.Fprintf(&timeline, "%-8s %s scores 7 or more in Prometheus (%s after the fault)\n", at(firstHigh), faulty, firstHigh.Sub(r.faultAt).Round(time.Second))
 	fmt.Fprintf(&timeline, "%-8s Alertmanager holds %s (incident %s): likely cause %s; impacted %s; entry points %s\n",
 		at(alertAt), a.Labels["alertname"], a.Annotations["incident_id"], a.Annotations["root_cause_service"], a.Annotations["impacted_services"], a.Annotations["entry_points"])
 	t.Log("timeline\n" + timeline.String())
@@ -76,7 +77,7 @@ func TestDemo(t *testing.T) {
 // writeGraph draws the service graph as Prometheus holds it now.
 func writeGraph(t *testing.T, ctx context.Context, r *demoRun, path string) {
 	t.Helper()
-	g := picture.Graph{Title: "the service graph at the alert"}
+	g := picture.Graph{Title: "the service graph during the fault"}
 	byName := map[string]*picture.Service{}
 	samples := func(expr string) []harness.Sample {
 		s, err := r.prom.Query(ctx, expr)
