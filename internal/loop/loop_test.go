@@ -2,12 +2,16 @@ package loop
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 )
 
 func TestStopWaitsAndEnds(t *testing.T) {
@@ -31,4 +35,30 @@ func TestStopWaitsAndEnds(t *testing.T) {
 	assert.Equal(t, n, calls.Load(), "nothing runs after Stop")
 	var never *Loop
 	never.Stop()
+}
+
+func TestFlusherPassesOnAndFlushesAllAtStop(t *testing.T) {
+	sink := new(consumertest.MetricsSink)
+	var calls []bool
+	var mu sync.Mutex
+	flush := func(all bool) pmetric.Metrics {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, all)
+		md := pmetric.NewMetrics()
+		if all {
+			md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetName("last")
+		}
+		return md
+	}
+	f := StartFlusher(time.Millisecond, flush, sink, zap.NewNop(), "scores")
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(calls) > 0 }, 10*time.Second, time.Millisecond)
+	f.Stop(context.Background())
+	mu.Lock()
+	defer mu.Unlock()
+	assert.True(t, calls[len(calls)-1], "the last flush takes everything")
+	require.Len(t, sink.AllMetrics(), 1, "an empty flush passes nothing on")
+	assert.Equal(t, "last", sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Name())
+	var never *Flusher
+	never.Stop(context.Background())
 }

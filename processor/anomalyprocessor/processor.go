@@ -69,7 +69,7 @@ type anomalyProcessor struct {
 
 	cp *checkpoint.Checkpointer[modelsState]
 
-	ticker *loop.Loop
+	flusher *loop.Flusher
 }
 
 // group is a GroupConfig made ready for the hot path.
@@ -142,27 +142,17 @@ func (p *anomalyProcessor) Start(ctx context.Context, host component.Host) error
 	if err := p.cp.Start(ctx, host); err != nil {
 		return err
 	}
-	p.ticker = loop.Start(p.tickEvery, func(ctx context.Context) { p.emit(ctx, p.flush(false)) })
+	p.flusher = loop.StartFlusher(p.tickEvery, p.flush, p.next, p.logger, "unified scores")
 	return nil
 }
 
 // Shutdown stops the ticker and emits the unified scores of every open key: the next consumers
 // are still running while a processor shuts down.
 func (p *anomalyProcessor) Shutdown(ctx context.Context) error {
-	p.ticker.Stop()
-	p.emit(ctx, p.flush(true))
+	p.flusher.Stop(ctx)
 	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()
 	return err
-}
-
-func (p *anomalyProcessor) emit(ctx context.Context, md pmetric.Metrics) {
-	if md.ResourceMetrics().Len() == 0 {
-		return
-	}
-	if err := p.next.ConsumeMetrics(ctx, md); err != nil {
-		p.logger.Warn("The next consumer refused the unified scores.", zap.Error(err))
-	}
 }
 
 // flush closes the keys whose interval has waited interval_wait (every key with all) and

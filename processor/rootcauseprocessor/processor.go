@@ -123,7 +123,7 @@ type rootCauseProcessor struct {
 
 	cp *checkpoint.Checkpointer[graphState]
 
-	ticker *loop.Loop
+	flusher *loop.Flusher
 }
 
 func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*rootCauseProcessor, error) {
@@ -209,27 +209,17 @@ func (p *rootCauseProcessor) Start(ctx context.Context, host component.Host) err
 	if err := p.cp.Start(ctx, host); err != nil {
 		return err
 	}
-	p.ticker = loop.Start(p.tickEvery, func(ctx context.Context) { p.emit(ctx, p.flush(false)) })
+	p.flusher = loop.StartFlusher(p.tickEvery, p.flush, p.next, p.logger, "root-cause scores")
 	return nil
 }
 
 // Shutdown stops the ticker, then scores and ranks every open interval: the next consumers are
 // still running while a processor shuts down.
 func (p *rootCauseProcessor) Shutdown(ctx context.Context) error {
-	p.ticker.Stop()
-	p.emit(ctx, p.flush(true))
+	p.flusher.Stop(ctx)
 	err := p.cp.Shutdown(ctx)
 	p.tel.Shutdown()
 	return err
-}
-
-func (p *rootCauseProcessor) emit(ctx context.Context, md pmetric.Metrics) {
-	if md.ResourceMetrics().Len() == 0 {
-		return
-	}
-	if err := p.next.ConsumeMetrics(ctx, md); err != nil {
-		p.logger.Warn("The next consumer refused the root-cause scores.", zap.Error(err))
-	}
 }
 
 func (*rootCauseProcessor) Capabilities() consumer.Capabilities {
