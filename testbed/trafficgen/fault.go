@@ -89,12 +89,7 @@ func (g *Generator) PickFault() Fault {
 // faults on other services or of the other kind. It fails for an unknown service or kind, a
 // factor that is not positive, or an error rate outside (0, 1].
 func (g *Generator) Inject(f Fault) error {
-	svc := -1
-	for i, s := range g.services {
-		if s.name == f.Service {
-			svc = i
-		}
-	}
+	svc := g.serviceIndex(f.Service)
 	if svc < 0 {
 		return fmt.Errorf("trafficgen: fault on unknown service %q", f.Service)
 	}

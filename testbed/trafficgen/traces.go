@@ -33,9 +33,11 @@ type spanRecord struct {
 	id      pcommon.SpanID
 	parent  pcommon.SpanID
 	callee  int // the service a CLIENT span calls
-	start   int64
-	end     int64
-	failed  bool
+	// canary: the span is the canary version's (a request the canary served, or its calls).
+	canary bool
+	start  int64
+	end    int64
+	failed bool
 }
 
 // Traces returns n traces whose root spans end at now, their spans grouped into one ResourceSpans
@@ -43,8 +45,9 @@ type spanRecord struct {
 // All spans of a trace are in the result, so a collector can pair client and server spans.
 func (g *Generator) Traces(now time.Time, n int) ptrace.Traces {
 	td := ptrace.NewTraces()
-	spans := make([]ptrace.SpanSlice, len(g.services))
-	seen := make([]bool, len(g.services))
+	// One ResourceSpans per service, and one more for the canary's version.
+	spans := make([]ptrace.SpanSlice, len(g.services)+1)
+	seen := make([]bool, len(g.services)+1)
 
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -56,11 +59,15 @@ func (g *Generator) Traces(now time.Time, n int) ptrace.Traces {
 		offset := now.UnixNano() - end
 		for i := range records {
 			r := &records[i]
-			if !seen[r.service] {
-				seen[r.service] = true
-				spans[r.service] = g.newResourceSpans(td, r.service)
+			slot := r.service
+			if r.canary {
+				slot = len(g.services)
 			}
-			g.fill(spans[r.service].AppendEmpty(), traceID, r, offset)
+			if !seen[slot] {
+				seen[slot] = true
+				spans[slot] = g.newResourceSpans(td, r.service, r.canary)
+			}
+			g.fill(spans[slot].AppendEmpty(), traceID, r, offset)
 		}
 	}
 	return td
@@ -74,14 +81,23 @@ func (g *Generator) Traces(now time.Time, n int) ptrace.Traces {
 // lasts the callee's server span plus the network time, half on the way there, half back.
 func (g *Generator) walk(records *[]spanRecord, svc int, parent pcommon.SpanID, start int64) (int64, bool) {
 	s := &g.services[svc]
+	// The draw is made only for the canary's service, so traces without a canary are those of
+	// a generator that never had one.
+	isCanary := g.canary.active && g.canary.service == svc && g.rng.Float64() < g.canary.share
+	extraErrors := g.extraErrors[svc]
+	slowdown := g.slowdown[svc]
+	if isCanary {
+		extraErrors += g.canary.errorRate
+		slowdown *= g.canary.slowdown
+	}
 	server := len(*records)
 	serverID := g.spanID()
-	*records = append(*records, spanRecord{service: svc, kind: ptrace.SpanKindServer, id: serverID, parent: parent, start: start})
+	*records = append(*records, spanRecord{service: svc, kind: ptrace.SpanKindServer, id: serverID, parent: parent, start: start, canary: isCanary})
 
 	draw := math.Exp(s.selfSigma * g.rng.NormFloat64()) // the self time relative to its median
 	selfF := s.selfMedian * draw
-	if f := g.slowdown[svc]; f != 1 {
-		selfF += (f - 1) * s.typical * draw / s.selfMeanDraw
+	if slowdown != 1 {
+		selfF += (slowdown - 1) * s.typical * draw / s.selfMeanDraw
 	}
 	self := int64(selfF)
 	cursor := start + self/2
@@ -95,7 +111,7 @@ func (g *Generator) walk(records *[]spanRecord, svc int, parent pcommon.SpanID, 
 			client := len(*records)
 			clientID := g.spanID()
 			*records = append(*records, spanRecord{
-				service: svc, kind: ptrace.SpanKindClient, id: clientID, parent: serverID, callee: c.to, start: cursor,
+				service: svc, kind: ptrace.SpanKindClient, id: clientID, parent: serverID, callee: c.to, start: cursor, canary: isCanary,
 			})
 			calleeEnd, calleeFailed := g.walk(records, c.to, clientID, cursor+network/2)
 			cursor = calleeEnd + network - network/2
@@ -106,7 +122,7 @@ func (g *Generator) walk(records *[]spanRecord, svc int, parent pcommon.SpanID, 
 			}
 		}
 	}
-	if g.rng.Float64() < s.errorRate+g.extraErrors[svc] {
+	if g.rng.Float64() < s.errorRate+extraErrors {
 		failed = true
 	}
 	end := cursor + self - self/2
@@ -115,9 +131,15 @@ func (g *Generator) walk(records *[]spanRecord, svc int, parent pcommon.SpanID, 
 	return end, failed
 }
 
-func (g *Generator) newResourceSpans(td ptrace.Traces, svc int) ptrace.SpanSlice {
+func (g *Generator) newResourceSpans(td ptrace.Traces, svc int, canary bool) ptrace.SpanSlice {
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", g.services[svc].name)
+	switch {
+	case canary:
+		rs.Resource().Attributes().PutStr("service.version", g.canary.resource)
+	case g.version != "":
+		rs.Resource().Attributes().PutStr("service.version", g.version)
+	}
 	ss := rs.ScopeSpans().AppendEmpty()
 	ss.Scope().SetName(scopeName)
 	return ss.Spans()

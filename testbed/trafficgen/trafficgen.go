@@ -48,6 +48,9 @@ type Config struct {
 	// Prefix is prepended to every service name, so that several generators can share one
 	// collector without their service graphs touching, e.g. "s07-".
 	Prefix string
+	// Version, when set, is the service.version resource attribute of every service: the
+	// stable version, from which a Canary's version differs. Empty leaves the attribute out.
+	Version string
 }
 
 // Service is one service of the generated system.
@@ -95,6 +98,7 @@ func (g Graph) Entries() []string {
 type Generator struct {
 	seed     int64
 	rate     float64
+	version  string
 	services []service
 	entries  []int
 
@@ -106,6 +110,8 @@ type Generator struct {
 	slowdown []float64
 	// extraErrors is each service's failure probability added by an error fault.
 	extraErrors []float64
+	// canary is the version of one service that takes a share of its requests, if active.
+	canary canary
 }
 
 // service is a service's profile as the trace walk needs it.
@@ -146,6 +152,7 @@ func New(cfg Config) (*Generator, error) {
 	g := &Generator{
 		seed:        cfg.Seed,
 		rate:        rate,
+		version:     cfg.Version,
 		services:    services,
 		rng:         newRand(cfg.Seed, traceStream),
 		slowdown:    make([]float64, len(services)),
