@@ -49,6 +49,9 @@ const (
 	Client         = "client"
 	Server         = "server"
 	ConnectionType = "connection_type"
+	// ServiceVersion names, on the likely cause's anomaly.incident.service point, the version of
+	// the cause whose edges made its score (a canary's); the alert exporter's root_cause_version.
+	ServiceVersion = "service.version"
 
 	// IncidentID identifies an incident on every anomaly.incident* point: stable from its
 	// opening to its closing.

@@ -56,10 +56,10 @@ type chain struct {
 	shutdown []func()
 }
 
-func newChain(t *testing.T, viaBatch bool) *chain {
+func newChain(t *testing.T, cfg *Config, viaBatch bool) *chain {
 	ctx := context.Background()
 	c := &chain{t: t, sink: new(consumertest.MetricsSink), now: t0}
-	rc, err := newProcessor(metadatatest.NewSettings(componenttest.NewTelemetry()), testConfig(), c.sink)
+	rc, err := newProcessor(metadatatest.NewSettings(componenttest.NewTelemetry()), cfg, c.sink)
 	require.NoError(t, err)
 	rc.now = func() time.Time { return c.now }
 	c.rc = rc
@@ -214,23 +214,7 @@ func TestBatchIndependence(t *testing.T) {
 		sim.flush(i).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 		flushes = append(flushes, md)
 	}
-	run := func(c *chain, cut func(pmetric.Metrics) []pmetric.Metrics) *chain {
-		for _, md := range flushes {
-			cp := pmetric.NewMetrics()
-			md.CopyTo(cp)
-			for _, part := range cut(cp) {
-				c.feed(part)
-			}
-			c.tick()
-		}
-		c.stop()
-		return c
-	}
-	whole := func(md pmetric.Metrics) []pmetric.Metrics { return []pmetric.Metrics{md} }
-	first := run(newChain(t, false), whole)
-	want := first.scores()
-	assert.Equal(t, want, run(newChain(t, false), onePointEach).scores(), "one point per request")
-	assert.Equal(t, want, run(newChain(t, true), whole).scores(), "through a batch processor")
+	first := sameWhateverTheBatches(t, testConfig(), flushes)
 
 	// The run shows what it should: an incident opens on the fault, with payments its likely
 	// cause throughout.
@@ -245,4 +229,55 @@ func TestBatchIndependence(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]bool{"payments": true}, causes)
+}
+
+// sameWhateverTheBatches feeds flushes to anomaly → root_cause as one request per flush, as one
+// request per point, and through a batch processor, demands the same scores of all three and
+// returns the first chain.
+func sameWhateverTheBatches(t *testing.T, cfg *Config, flushes []pmetric.Metrics) *chain {
+	run := func(c *chain, cut func(pmetric.Metrics) []pmetric.Metrics) *chain {
+		for _, md := range flushes {
+			cp := pmetric.NewMetrics()
+			md.CopyTo(cp)
+			for _, part := range cut(cp) {
+				c.feed(part)
+			}
+			c.tick()
+		}
+		c.stop()
+		return c
+	}
+	whole := func(md pmetric.Metrics) []pmetric.Metrics { return []pmetric.Metrics{md} }
+	first := run(newChain(t, cfg, false), whole)
+	want := first.scores()
+	assert.Equal(t, want, run(newChain(t, cfg, false), onePointEach).scores(), "one point per request")
+	assert.Equal(t, want, run(newChain(t, cfg, true), whole).scores(), "through a batch processor")
+	return first
+}
+
+// TestBatchIndependenceCanary: a bad canary's edges are new in the middle of the run and borrow
+// the stable version's models; what they borrow, and so every score, is the same whatever the
+// batches, although the canary's points come before or after the stable version's.
+func TestBatchIndependenceCanary(t *testing.T) {
+	const warm, canary = 40, 8
+	var flushes []pmetric.Metrics
+	sim := newConnectorSim(9)
+	sim.versioned = true
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range warm + canary {
+		if i == warm {
+			sim.canary = simCanary{service: "payments", share: 0.2, factor: 3}
+		}
+		md := serviceMetrics(rng, i, nil)
+		sim.flush(i).ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+		flushes = append(flushes, md)
+	}
+	first := sameWhateverTheBatches(t, canaryConfig(), flushes)
+	causes := map[string]string{}
+	for _, md := range first.sink.AllMetrics() {
+		for svc, v := range likelyCauses(md) {
+			causes[svc] = v
+		}
+	}
+	assert.Equal(t, map[string]string{"payments": canaryVersion}, causes)
 }

@@ -23,6 +23,10 @@ type Config struct {
 	// (the connector's dimensions come as client_<name> and server_<name>, so a canary's version
 	// is server_service.version). They become attributes of the edge's scores.
 	Dimensions []string `mapstructure:"dimensions"`
+	// VersionDimension is the one of Dimensions that names the server's version. A service's
+	// likely-cause point in an incident names the version whose edges made its score, as
+	// service.version. Empty, or not among Dimensions, names no version.
+	VersionDimension string `mapstructure:"version_dimension"`
 	// ServiceKey is the attribute that names a service on the scores this processor emits, and on
 	// the unified scores of the anomaly processor's groups that it adds to a service's own score.
 	ServiceKey string `mapstructure:"service_key"`

@@ -37,6 +37,7 @@ func createDefaultConfig() component.Config {
 			Server:         "server",
 			ConnectionType: "connection_type",
 		}},
+		VersionDimension:   "server_service.version",
 		ServiceKey:         "service.name",
 		ExternalClients:    []string{"user"},
 		MaxEdges:           10_000,

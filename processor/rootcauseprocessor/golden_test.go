@@ -56,6 +56,14 @@ var goldenCases = map[string]struct {
 		}
 		assert.Empty(t, causes(md), "no incident")
 	}},
+	// A new version of payments takes a fifth of its requests and is three times slower: its
+	// edge is new at the change, borrows the stable version's models and is the likely cause,
+	// named with its version.
+	"canary": {flushes: 30, at: 26, change: func(s *connectorSim) {
+		s.canary = simCanary{service: "payments", share: 0.2, factor: 3}
+	}, check: func(t *testing.T, md pmetric.Metrics) {
+		assert.Equal(t, map[string]string{"payments": canaryVersion}, likelyCauses(md))
+	}},
 	// At most three edges: the other three are refused.
 	"bounds": {flushes: 12, at: 12, check: func(t *testing.T, md pmetric.Metrics) {
 		edges := map[string]bool{}
@@ -72,6 +80,10 @@ var goldenCases = map[string]struct {
 func goldenInput(name string) pmetric.Metrics {
 	c := goldenCases[name]
 	sim := newConnectorSim(11)
+	if name == "canary" {
+		// Every edge names its server's version, and the canary gets 80 requests a flush.
+		sim.versioned, sim.rate["payments"] = true, 40
+	}
 	md := pmetric.NewMetrics()
 	for i := range c.flushes {
 		if i == c.at && c.change != nil {

@@ -77,11 +77,27 @@ type edgeEntry struct {
 	src   *edgeSource
 	attrs pcommon.Map
 	state *edge.State
+	// pair is the edge's client→server pair and connection type, without the dimensions: the
+	// edges that share it are siblings (the versions of a service being rolled out).
+	pair pairKey
+	// first is the timestamp of the edge's first point: a sibling counts from then on, whatever
+	// the batches.
+	first int64
+	// version is its version_dimension's value, empty when it has none.
+	version string
 }
 
-// closedInterval is an edge's interval scored and waiting for the ranking of its time.
+// pairKey identifies the edges of one client→server pair and connection type.
+type pairKey struct {
+	client, server string
+	conn           uint64
+}
+
+// closedInterval is an edge's interval closed and waiting for the ranking of its time, which
+// scores it.
 type closedInterval struct {
 	e      *edgeEntry
+	in     edge.Interval
 	scores edge.Scores
 }
 
@@ -104,6 +120,7 @@ type rootCauseProcessor struct {
 	mu        sync.Mutex
 	graph     *graph.Graph
 	edges     map[graph.EdgeKey]*edgeEntry
+	siblings  map[pairKey][]*edgeEntry     // the edges of each pair; bounded by the edges
 	queue     pending.Queue[graph.EdgeKey] // open intervals by arrival, for interval_wait
 	openAt    map[int64]int                // open intervals per timestamp: the ranking's watermark
 	closed    []closedInterval             // scored, waiting for their ranking
@@ -120,6 +137,7 @@ type rootCauseProcessor struct {
 	maybeDue                           bool             // a timestamp's last open interval closed
 	out                                pmetric.Metrics  // rankings not yet passed on
 	rates                              []float64        // rank's scratch
+	lenders                            []*edgeEntry     // score's scratch
 
 	cp *checkpoint.Checkpointer[graphState]
 
@@ -147,6 +165,7 @@ func newProcessor(set processor.Settings, cfg *Config, next consumer.Metrics) (*
 		tolerance: int64(cfg.TimestampTolerance),
 		graph:     graph.New(cfg.MaxEdges, int64(cfg.EdgeTTL), cfg.ExternalClients),
 		edges:     map[graph.EdgeKey]*edgeEntry{},
+		siblings:  map[pairKey][]*edgeEntry{},
 		openAt:    map[int64]int{},
 		out:       pmetric.NewMetrics(),
 		incidents: incident.New(incident.Config{
@@ -419,6 +438,9 @@ func (p *rootCauseProcessor) addCount(id identity.Hash, em edgeMetric, dp pmetri
 		}
 	} else {
 		inc, status = s.Counter.Increase(int64(dp.StartTimestamp()), ts, v)
+		if status == rate.First && p.countsSinceSibling(e, ts) {
+			inc, status = v, rate.OK
+		}
 	}
 	if !p.rateOK(status) {
 		return
@@ -463,6 +485,9 @@ func (p *rootCauseProcessor) addLatency(id identity.Hash, em edgeMetric, attrs p
 			s.Hist = &rate.Histogram{}
 		}
 		in, status = s.Hist.Next(layout, int64(start), t, count, sum, nil)
+		if status == rate.First && p.countsSinceSibling(e, t) {
+			in, status = rate.Interval{Count: count, Sum: sum}, rate.OK
+		}
 	} else {
 		in = rate.Interval{Count: count, Sum: sum}
 		if _, status = s.Delta.Next(int64(start), t, count); status == rate.First {
@@ -518,6 +543,7 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 			variant = variant.Then(identity.Value(conn))
 		}
 	}
+	pair := pairKey{client: client.AsString(), server: server.AsString(), conn: variant.Hi ^ variant.Lo}
 	for i, d := range p.cfg.Dimensions {
 		if v, ok := attrs.Get(d); ok {
 			variant = variant.Then(p.dimIDs[i]).Then(identity.Value(v))
@@ -531,7 +557,7 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 		return nil, false
 	}
 	if e == nil {
-		e = &edgeEntry{key: key, src: src, attrs: pcommon.NewMap(), state: edge.New(p.params)}
+		e = &edgeEntry{key: key, src: src, attrs: pcommon.NewMap(), state: edge.New(p.params), pair: pair, first: ts}
 		e.attrs.PutStr(names.Client, key.Client)
 		e.attrs.PutStr(names.Server, key.Server)
 		if hasConn {
@@ -542,7 +568,11 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 				v.CopyTo(e.attrs.PutEmpty(d))
 			}
 		}
+		if v, ok := e.attrs.Get(p.cfg.VersionDimension); ok && p.cfg.VersionDimension != "" {
+			e.version = v.AsString()
+		}
 		p.edges[key] = e
+		p.siblings[pair] = append(p.siblings[pair], e)
 	}
 	open, tol := &e.state.Open, p.tolerance
 	switch {
@@ -560,15 +590,32 @@ func (p *rootCauseProcessor) edgeOf(src *edgeSource, attrs pcommon.Map, ts, now 
 	return e, true
 }
 
+// countsSinceSibling says whether the first cumulative point of a series of e, at ts, counts
+// only requests of e's first interval: e is new at ts and a sibling was seen an interval before.
+// That is a canary's edge beside the stable version's: the connector flushes every series it
+// holds at each flush, so a series it did not flush at the sibling's previous interval began
+// after it, and its whole count belongs to this interval. Without this the canary's first flush
+// would be lost, while its callers' edges already show what it does to them. After a restart
+// every edge is new and none counts so.
+func (p *rootCauseProcessor) countsSinceSibling(e *edgeEntry, ts int64) bool {
+	if ts > e.first+p.tolerance {
+		return false
+	}
+	for _, s := range p.siblings[e.pair] {
+		if s != e && s.first < e.first-p.tolerance {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *rootCauseProcessor) closeInterval(e *edgeEntry) {
 	ts := e.state.Open.TS
 	if p.openAt[ts]--; p.openAt[ts] <= 0 {
 		delete(p.openAt, ts)
 		p.maybeDue = true
 	}
-	sc := e.state.Close(e.src.errors)
-	p.skipped[skipOutOfOrder] += int64(sc.OutOfOrder)
-	p.closed = append(p.closed, closedInterval{e, sc})
+	p.closed = append(p.closed, closedInterval{e: e, in: e.state.Take()})
 }
 
 // due takes the closed intervals that no open interval precedes (all of them with all): every
@@ -587,7 +634,7 @@ func (p *rootCauseProcessor) due(all bool) []closedInterval {
 	kept := p.closed[:0]
 	for _, c := range p.closed {
 		// An open interval within the tolerance may still be of the same flush.
-		if c.scores.TS < watermark-p.tolerance {
+		if c.in.TS < watermark-p.tolerance {
 			ready = append(ready, c)
 		} else {
 			kept = append(kept, c)

@@ -95,18 +95,35 @@ func testConfig() *Config {
 
 // connectorSim produces what contrib's servicegraph connector flushes for a small shop:
 // cumulative request and failure counters split by the failed flag, and server-latency
-// histograms, for user → frontend → {checkout → {payments, db}, search → db}.
+// histograms, for user → frontend → {checkout → {payments, db}, search → db}. With versioned,
+// every edge carries the server's version as the connector's dimensions: [service.version] does,
+// and canary, once started, sends a share of one service's requests to a new version.
 type connectorSim struct {
-	rng    *rand.Rand
-	self   map[string]float64 // median own processing time, seconds
-	calls  map[string][]string
-	rate   map[string]float64 // requests per second reaching each service
-	errs   map[string]float64 // failure probability of each service
-	slow   map[string]float64 // latency factor of a faulty service
-	totals map[[3]string]int64
-	hist   map[[2]string][]uint64
-	sums   map[[2]string]float64
+	rng       *rand.Rand
+	self      map[string]float64 // median own processing time, seconds
+	calls     map[string][]string
+	rate      map[string]float64 // requests per second reaching each service
+	errs      map[string]float64 // failure probability of each service
+	slow      map[string]float64 // latency factor of a faulty service
+	versioned bool
+	canary    simCanary
+	totals    map[[4]string]int64 // client, server, version, failed
+	hist      map[[3]string][]uint64
+	sums      map[[3]string]float64
 }
+
+// simCanary is a new version of one service taking share of its requests; only it is slow
+// (factor) or failing (errs added).
+type simCanary struct {
+	service      string
+	share        float64
+	factor, errs float64
+}
+
+const (
+	stableVersion = "1.0.0"
+	canaryVersion = "2.0.0"
+)
 
 var connectorBounds = []float64{0.002, 0.004, 0.006, 0.008, 0.01, 0.05, 0.1, 0.2, 0.4, 0.8, 1, 1.4, 2, 5, 10, 15}
 
@@ -118,27 +135,46 @@ func newConnectorSim(seed uint64) *connectorSim {
 		rate:   map[string]float64{"frontend": 40, "checkout": 10, "payments": 10, "search": 30, "db": 40},
 		errs:   map[string]float64{"frontend": 0.002, "checkout": 0.002, "payments": 0.005, "db": 0.001, "search": 0.002},
 		slow:   map[string]float64{},
-		totals: map[[3]string]int64{},
-		hist:   map[[2]string][]uint64{},
-		sums:   map[[2]string]float64{},
+		totals: map[[4]string]int64{},
+		hist:   map[[3]string][]uint64{},
+		sums:   map[[3]string]float64{},
 	}
 }
 
-// latency is the typical server time of a service: its own time and that of what it calls.
-func (s *connectorSim) latency(svc string) float64 {
-	l := s.self[svc] * max(1, s.slow[svc])
+// own is a service's own time and failure probability, as its canary version when canary is set.
+func (s *connectorSim) own(svc string, canary bool) (self, errs float64) {
+	self, errs = s.self[svc]*max(1, s.slow[svc]), s.errs[svc]
+	if canary {
+		self *= max(1, s.canary.factor)
+		errs += s.canary.errs
+	}
+	return self, errs
+}
+
+// latency is the typical server time of a service (of its canary version with canary): its own
+// time and that of what it calls, each callee's versions weighed by their shares.
+func (s *connectorSim) latency(svc string, canary bool) float64 {
+	l, _ := s.own(svc, canary)
 	for _, c := range s.calls[svc] {
-		l += s.latency(c)
+		l += s.mixed(c, s.latency)
 	}
 	return l
 }
 
-func (s *connectorSim) failure(svc string) float64 {
-	p := s.errs[svc]
+func (s *connectorSim) failure(svc string, canary bool) float64 {
+	_, p := s.own(svc, canary)
 	for _, c := range s.calls[svc] {
-		p += s.failure(c) / 2 // half the failures of a dependency reach the caller
+		p += s.mixed(c, s.failure) / 2 // half the failures of a dependency reach the caller
 	}
 	return min(p, 1)
+}
+
+// mixed is f of a callee as its callers see it: its stable version's and its canary's by share.
+func (s *connectorSim) mixed(svc string, f func(string, bool) float64) float64 {
+	if s.canary.service != svc {
+		return f(svc, false)
+	}
+	return (1-s.canary.share)*f(svc, false) + s.canary.share*f(svc, true)
 }
 
 // flush advances the simulation by one interval of step and returns the connector's output.
@@ -150,6 +186,10 @@ func (s *connectorSim) flush(i int) pmetric.Metrics {
 		}
 	}
 	sort.Slice(edges, func(a, b int) bool { return edges[a][0]+edges[a][1] < edges[b][0]+edges[b][1] })
+	stable := ""
+	if s.versioned {
+		stable = stableVersion
+	}
 	for _, e := range edges {
 		server := e[1]
 		callers := 0
@@ -161,16 +201,22 @@ func (s *connectorSim) flush(i int) pmetric.Metrics {
 			}
 		}
 		n := int(s.rate[server]/float64(callers)*step.Seconds() + s.rng.NormFloat64()*math.Sqrt(s.rate[server]*step.Seconds()/float64(callers)))
-		pf, median := s.failure(server), s.latency(server)
-		if s.hist[e] == nil {
-			s.hist[e] = make([]uint64, len(connectorBounds)+1)
-		}
 		for range n {
-			failed := s.rng.Float64() < pf
-			s.totals[[3]string{e[0], e[1], boolString(failed)}]++
-			d := median * math.Exp(0.3*s.rng.NormFloat64())
-			s.hist[e][sort.SearchFloat64s(connectorBounds, d)]++
-			s.sums[e] += d
+			// The draw is made for the canary's service only, so runs without one are as before.
+			canary := s.canary.service == server && s.rng.Float64() < s.canary.share
+			version := stable
+			if canary {
+				version = canaryVersion
+			}
+			k := [3]string{e[0], e[1], version}
+			if s.hist[k] == nil {
+				s.hist[k] = make([]uint64, len(connectorBounds)+1)
+			}
+			failed := s.rng.Float64() < s.failure(server, canary)
+			s.totals[[4]string{e[0], e[1], version, boolString(failed)}]++
+			d := s.latency(server, canary) * math.Exp(0.3*s.rng.NormFloat64())
+			s.hist[k][sort.SearchFloat64s(connectorBounds, d)]++
+			s.sums[k] += d
 		}
 	}
 
@@ -197,33 +243,40 @@ func (s *connectorSim) flush(i int) pmetric.Metrics {
 	lat.SetUnit("s")
 	lat.SetEmptyHistogram().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
 	for _, e := range edges {
-		for _, f := range []bool{false, true} {
-			c, ok := s.totals[[3]string{e[0], e[1], boolString(f)}]
-			if !ok {
+		// The connector flushes every series it has seen, the canary's from its first request.
+		for _, version := range []string{stable, canaryVersion} {
+			k := [3]string{e[0], e[1], version}
+			if s.hist[k] == nil {
 				continue
 			}
-			dp := total.Sum().DataPoints().AppendEmpty()
-			edgeAttrs(dp.Attributes(), e, f)
-			dp.SetTimestamp(stamp())
-			dp.SetIntValue(c)
-			if f {
-				dp := failed.Sum().DataPoints().AppendEmpty()
-				edgeAttrs(dp.Attributes(), e, f)
+			for _, f := range []bool{false, true} {
+				c, ok := s.totals[[4]string{e[0], e[1], version, boolString(f)}]
+				if !ok {
+					continue
+				}
+				dp := total.Sum().DataPoints().AppendEmpty()
+				edgeAttrs(dp.Attributes(), e, version, f)
 				dp.SetTimestamp(stamp())
 				dp.SetIntValue(c)
+				if f {
+					dp := failed.Sum().DataPoints().AppendEmpty()
+					edgeAttrs(dp.Attributes(), e, version, f)
+					dp.SetTimestamp(stamp())
+					dp.SetIntValue(c)
+				}
 			}
+			dp := lat.Histogram().DataPoints().AppendEmpty()
+			edgeAttrs(dp.Attributes(), e, version, false)
+			dp.SetTimestamp(stamp())
+			dp.ExplicitBounds().FromRaw(connectorBounds)
+			dp.BucketCounts().FromRaw(s.hist[k])
+			var count uint64
+			for _, c := range s.hist[k] {
+				count += c
+			}
+			dp.SetCount(count)
+			dp.SetSum(s.sums[k])
 		}
-		dp := lat.Histogram().DataPoints().AppendEmpty()
-		edgeAttrs(dp.Attributes(), e, false)
-		dp.SetTimestamp(stamp())
-		dp.ExplicitBounds().FromRaw(connectorBounds)
-		dp.BucketCounts().FromRaw(s.hist[e])
-		var count uint64
-		for _, c := range s.hist[e] {
-			count += c
-		}
-		dp.SetCount(count)
-		dp.SetSum(s.sums[e])
 	}
 	return md
 }
@@ -235,7 +288,7 @@ func boolString(b bool) string {
 	return "false"
 }
 
-func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
+func edgeAttrs(m pcommon.Map, e [2]string, version string, failed bool) {
 	m.PutStr("client", e[0])
 	m.PutStr("server", e[1])
 	connection := ""
@@ -244,6 +297,9 @@ func edgeAttrs(m pcommon.Map, e [2]string, failed bool) {
 	}
 	m.PutStr("connection_type", connection)
 	m.PutBool("failed", failed)
+	if version != "" {
+		m.PutStr("server_service.version", version)
+	}
 }
 
 // serviceScores reads the service graph's per-service output of one ranking.

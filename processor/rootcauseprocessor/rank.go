@@ -1,8 +1,11 @@
 package rootcauseprocessor
 
 import (
+	"slices"
+
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/edge"
@@ -96,11 +99,12 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) {
 	now := int64(0)
 	live := ready[:0]
 	for _, c := range ready {
-		now = max(now, c.scores.TS)
+		now = max(now, c.in.TS)
 		if p.edges[c.e.key] == c.e { // not expired meanwhile
 			live = append(live, c)
 		}
 	}
+	p.score(live)
 	p.rates = p.rates[:0]
 	for i := range live {
 		if live[i].scores.HasRate {
@@ -117,8 +121,11 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) {
 		for _, f := range sc.Features[:sc.N] {
 			p.emitFeature(o, c.e, sc.TS, f)
 		}
-		u := sc.Unified(commonMode)
-		p.graph.Score(c.e.key, sc.TS, graph.EdgeScores{Unified: u, Symptom: sc.Symptom})
+		u := sc.Unified(commonMode || p.split(c.e, sc.TS))
+		// At the ranking's time, not the interval's: the connector stamps each point of a
+		// flush with its own reading of the clock, and an edge scored for the first time a few
+		// microseconds before the ranking's time would not count as fresh in it.
+		p.graph.Score(c.e.key, now, graph.EdgeScores{Unified: u, Symptom: sc.Symptom, Version: c.e.version})
 		dp := point(o.unified, sc.TS, u)
 		c.e.attrs.CopyTo(dp.Attributes())
 		dp.Attributes().PutStr(names.Group, names.GroupEdge)
@@ -154,11 +161,76 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) {
 	o.done().ResourceMetrics().MoveAndAppendTo(p.out.ResourceMetrics())
 }
 
+// score scores the intervals of one ranking. An edge that has learned nothing yet, with a
+// sibling that has (a canary's edge beside the stable version's), first borrows the sibling's
+// models: after the siblings' own intervals of this ranking are scored, so that what it borrows
+// does not depend on which interval closed first.
+func (p *rootCauseProcessor) score(live []closedInterval) {
+	lenders := p.lenders[:0]
+	for i := range live {
+		lenders = append(lenders, p.lender(live[i].e))
+	}
+	for pass := range 2 {
+		for i := range live {
+			c, lender := &live[i], lenders[i]
+			if (lender != nil) != (pass == 1) {
+				continue
+			}
+			if lender != nil {
+				if err := c.e.state.Borrow(lender.state); err != nil {
+					p.logger.Warn("A new edge could not borrow its sibling's models.", zap.Error(err))
+				}
+			}
+			c.scores = c.e.state.Score(c.in, c.e.src.errors)
+			p.skipped[skipOutOfOrder] += int64(c.scores.OutOfOrder)
+		}
+	}
+	clear(lenders)
+	p.lenders = lenders
+}
+
+// lender is the sibling a cold edge borrows from: the one that has learned the most (the lower
+// variant on a tie); nil when e has learned something itself or no sibling has.
+func (p *rootCauseProcessor) lender(e *edgeEntry) *edgeEntry {
+	if e.state.Learned() > 0 {
+		return nil
+	}
+	var best *edgeEntry
+	for _, s := range p.siblings[e.pair] {
+		if s == e || s.state.Learned() == 0 {
+			continue
+		}
+		if best == nil || s.state.Learned() > best.state.Learned() ||
+			(s.state.Learned() == best.state.Learned() && s.key.Variant < best.key.Variant) {
+			best = s
+		}
+	}
+	return best
+}
+
+// split says whether e's pair had another edge at ts: the traffic of one client→server pair is
+// split between versions, in shares that the rollout sets, so an edge's request rate says
+// nothing of its health and is left out of its unified score (its own score is still emitted).
+func (p *rootCauseProcessor) split(e *edgeEntry, ts int64) bool {
+	for _, s := range p.siblings[e.pair] {
+		if s != e && s.first <= ts {
+			return true
+		}
+	}
+	return false
+}
+
 // forget drops the state of an edge the graph expired.
 func (p *rootCauseProcessor) forget(k graph.EdgeKey) {
 	e := p.edges[k]
 	if e == nil {
 		return
+	}
+	sibs := slices.DeleteFunc(p.siblings[e.pair], func(s *edgeEntry) bool { return s == e })
+	if len(sibs) == 0 {
+		delete(p.siblings, e.pair)
+	} else {
+		p.siblings[e.pair] = sibs
 	}
 	if e.state.Open.Open {
 		if ts := e.state.Open.TS; p.openAt[ts] > 1 {
@@ -199,6 +271,9 @@ func (p *rootCauseProcessor) emitIncident(o *output, now int64, inc *incident.In
 			attrs := point(o.services, now, float64(i+1)).Attributes()
 			attrs.PutStr(names.IncidentID, inc.ID)
 			attrs.PutStr(p.cfg.ServiceKey, s)
+			if i == 0 && inc.CauseVersion != "" {
+				attrs.PutStr(names.ServiceVersion, inc.CauseVersion)
+			}
 		}
 	}
 	dp := point(o.incident, now, inc.Score)

@@ -78,6 +78,9 @@ type Interval struct {
 	LatSum   float64
 	// RequestsSeen says a request count came; SumOK that every latency point had a sum.
 	RequestsSeen, SumOK bool
+	// Prev is the timestamp of the edge's interval before it (0 for its first), set by Take:
+	// the request rate's time span.
+	Prev int64
 }
 
 // State is what is kept per edge.
@@ -183,13 +186,24 @@ func (sc *Scores) add(f Feature, score float64, res detector.Result) {
 	}
 }
 
-// Close scores the open interval and closes it; errors says whether the edge's source can tell
-// failed requests. Each feature's score is the lower of its model's and its evidence test's: the
-// model knows how this edge's values usually move, the test how little a handful of requests
-// prove (one failure or one slow request in a quiet interval is chance).
-func (s *State) Close(errors bool) Scores {
+// Take closes the open interval and returns it, to be scored at its ranking: an edge that
+// borrows a sibling's models (Borrow) must see them as they are once the sibling's interval of
+// the same time is scored, whichever of the two closed first.
+func (s *State) Take() Interval {
 	in := s.Open
 	s.Open = Interval{}
+	in.Prev = s.LastTS
+	if in.TS > s.LastTS {
+		s.LastTS = in.TS
+	}
+	return in
+}
+
+// Score scores an interval Take returned, in the order they were taken; errors says whether the
+// edge's source can tell failed requests. Each feature's score is the lower of its model's and
+// its evidence test's: the model knows how this edge's values usually move, the test how little
+// a handful of requests prove (one failure or one slow request in a quiet interval is chance).
+func (s *State) Score(in Interval, errors bool) Scores {
 	sc := Scores{TS: in.TS}
 	feed := func(m *detector.Model, v float64) (detector.Result, bool) {
 		res, skip := m.Update(in.TS, v)
@@ -198,8 +212,8 @@ func (s *State) Close(errors bool) Scores {
 		}
 		return res, skip == detector.Accepted && res.WarmedUp
 	}
-	if in.RequestsSeen && s.LastTS != 0 && in.TS > s.LastTS {
-		seconds := float64(in.TS-s.LastTS) / 1e9
+	if in.RequestsSeen && in.Prev != 0 && in.TS > in.Prev {
+		seconds := float64(in.TS-in.Prev) / 1e9
 		test, tested := s.Arrivals.Score(in.Requests, seconds, evidenceDecay)
 		if res, ok := feed(&s.Rate, in.Requests/seconds); ok {
 			v := res.Score
@@ -228,9 +242,6 @@ func (s *State) Close(errors bool) Scores {
 			sc.add(Latency, v, res)
 		}
 	}
-	if in.TS > s.LastTS {
-		s.LastTS = in.TS
-	}
 	return sc
 }
 
@@ -255,4 +266,32 @@ func CommonMode(rates []float64) bool {
 		}
 	}
 	return moved >= commonModeEdges && float64(moved) >= commonModeShare*float64(len(rates))
+}
+
+// Learned is how many intervals the edge's error-ratio and latency models have learned from:
+// among siblings, the one to borrow from is the one that has learned the most.
+func (s *State) Learned() int64 { return max(s.ErrorRatio.State().N, s.Latency.State().N) }
+
+// Borrow starts a new edge from what a sibling learned: an edge of the same client→server pair
+// and connection type that differs in a dimension, such as the stable version of the service a
+// canary rolls out. A canary's edges are new series exactly when they matter; a request's
+// failure ratio and its latency do not depend on which share of the traffic a version takes,
+// so the sibling's error-ratio and latency models and evidence are the canary's baseline from
+// its first interval, and its own intervals go on teaching them. The request rate is not
+// borrowed: the rollout sets each version's share, so the new edge learns its own. An error
+// (impossible with models of the same Params) may leave one of the two models borrowed.
+func (s *State) Borrow(from *State) error {
+	for _, m := range []struct{ to, from *detector.Model }{{&s.ErrorRatio, &from.ErrorRatio}, {&s.Latency, &from.Latency}} {
+		b, err := m.from.MarshalBinary()
+		if err != nil {
+			return err
+		}
+		// The copy shares nothing with the sibling (the seasonal profile is a slice).
+		if err := m.to.UnmarshalBinary(b); err != nil {
+			return err
+		}
+	}
+	s.Failures = from.Failures
+	s.LatencyMean = from.LatencyMean
+	return nil
 }

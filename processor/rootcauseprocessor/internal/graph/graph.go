@@ -22,6 +22,8 @@ type EdgeScores struct {
 	// request-rate change travels the other way (a caller that stops calling), so it never
 	// explains a caller's trouble.
 	Symptom float64
+	// Version is the server's version the edge names (a canary's), empty when it names none.
+	Version string
 }
 
 // Service is a node as the ranking sees it at one instant.
@@ -44,6 +46,12 @@ type Service struct {
 	// RootCause is how likely the service started what its callers suffer: its health score
 	// less what its dependencies explain, 0 to 10.
 	RootCause float64
+	// Version is the version of the service whose incoming edges make its health score: that of
+	// the fresh incoming edge naming a version whose symptom equals Health (the lowest version
+	// on a tie), so a slow canary is named and a stable version as slow as its canary is not
+	// hidden behind it. Empty when no such edge names a version, or the health comes from the
+	// service's own metrics alone.
+	Version string
 }
 
 type edge struct {
@@ -224,6 +232,11 @@ func (g *Graph) Services(now int64) []Service {
 			s.Scored, s.Score, s.Health = true, n.own, n.own
 		}
 	}
+	type worst struct {
+		symptom float64
+		version string
+	}
+	versions := map[string]worst{}
 	for _, e := range g.edges {
 		if !fresh(now, e.updated, e.interval) {
 			continue
@@ -232,6 +245,12 @@ func (g *Graph) Services(now int64) []Service {
 			s.Scored = true
 			s.Score = max(s.Score, e.scores.Unified)
 			s.Health = max(s.Health, e.scores.Symptom)
+			if v := e.scores.Version; v != "" {
+				w, ok := versions[s.Name]
+				if !ok || e.scores.Symptom > w.symptom || (e.scores.Symptom == w.symptom && v < w.version) {
+					versions[s.Name] = worst{e.scores.Symptom, v}
+				}
+			}
 		}
 		if c := acc[e.key.Client]; c != nil {
 			c.Explained = max(c.Explained, e.scores.Symptom)
@@ -240,6 +259,9 @@ func (g *Graph) Services(now int64) []Service {
 	for i := range out {
 		s := &out[i]
 		s.RootCause = max(0, s.Health-s.Explained)
+		if w, ok := versions[s.Name]; ok && w.symptom == s.Health {
+			s.Version = w.version
+		}
 	}
 	return out
 }

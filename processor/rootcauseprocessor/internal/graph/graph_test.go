@@ -106,3 +106,31 @@ func TestBoundAndExpiry(t *testing.T) {
 	m := byName(g.Services(41 * sec))
 	assert.True(t, m["b"].CustomerFacing, "b lost its only caller")
 }
+
+// A canary is an edge of its own into the same service: the service's health is its worst
+// version's, that version is named, and the caller is explained by the canary's edge.
+func TestCanaryVersionIsNamed(t *testing.T) {
+	g := chain(t)
+	stable := EdgeKey{Client: "checkout", Server: "payments", Variant: 1}
+	canary := EdgeKey{Client: "checkout", Server: "payments", Variant: 2}
+	require.True(t, g.Score(key("frontend", "checkout"), 20*sec, EdgeScores{Unified: 8, Symptom: 8}))
+	require.True(t, g.Score(stable, 20*sec, EdgeScores{Unified: 0.5, Symptom: 0.5, Version: "1.0.0"}))
+	require.True(t, g.Score(canary, 20*sec, EdgeScores{Unified: 9, Symptom: 9, Version: "2.0.0"}))
+	m := byName(g.Services(20 * sec))
+	assert.Equal(t, "2.0.0", m["payments"].Version)
+	assert.InDelta(t, 9, m["payments"].RootCause, 1e-9)
+	assert.InDelta(t, 0, m["checkout"].RootCause, 1e-9, "the canary's edge explains its caller")
+	assert.Empty(t, m["checkout"].Version, "checkout's edges name no version")
+
+	// A good canary and a slow stable version: the stable version is named.
+	require.True(t, g.Score(stable, 30*sec, EdgeScores{Unified: 9, Symptom: 9, Version: "1.0.0"}))
+	require.True(t, g.Score(canary, 30*sec, EdgeScores{Unified: 0.5, Symptom: 0.5, Version: "2.0.0"}))
+	assert.Equal(t, "1.0.0", byName(g.Services(30 * sec))["payments"].Version)
+	// As bad as each other: the lower version, whichever edge the map yields first.
+	require.True(t, g.Score(canary, 40*sec, EdgeScores{Unified: 9, Symptom: 9, Version: "2.0.0"}))
+	require.True(t, g.Score(stable, 40*sec, EdgeScores{Unified: 9, Symptom: 9, Version: "1.0.0"}))
+	assert.Equal(t, "1.0.0", byName(g.Services(40 * sec))["payments"].Version)
+	// The service's own metrics score higher than any version's edge: no version is named.
+	g.Own("payments", 40*sec, 10)
+	assert.Empty(t, byName(g.Services(40 * sec))["payments"].Version)
+}

@@ -34,6 +34,9 @@ type Incident struct {
 	// Cause is the likely root cause: the service with the highest root-cause score the last
 	// time any of the incident's services was anomalous.
 	Cause string
+	// CauseVersion is the cause's version as the ranking that chose it named it (see
+	// graph.Service.Version), empty when none.
+	CauseVersion string
 	// Services are every service that has been part of the incident, the likely cause first,
 	// then by root-cause score.
 	Services []string
@@ -202,7 +205,7 @@ func (t *Tracker) rank(inc *Incident, byName map[string]*graph.Service, callers 
 	for _, s := range ranked {
 		inc.Services = append(inc.Services, s.Name)
 	}
-	inc.Cause = inc.Services[0]
+	inc.Cause, inc.CauseVersion = inc.Services[0], ranked[0].Version
 	inc.EntryPoints = entryPoints(inc.Cause, callers, byName)
 }
 
