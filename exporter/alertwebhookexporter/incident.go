@@ -26,6 +26,7 @@ type incidents struct {
 type incidentView struct {
 	ts       pcommon.Timestamp
 	ranks    map[string]float64 // service → rank, 1 for the likely cause
+	version  string             // the likely cause's service.version, if its point names one
 	entry    map[string]bool
 	lastSeen time.Time // the exporter's clock, to forget incidents whose points stopped
 }
@@ -57,11 +58,14 @@ func (in *incidents) observe(m pmetric.Metric, now time.Time) {
 		case dp.Timestamp() < v.ts:
 			continue // an older ranking's
 		case dp.Timestamp() > v.ts:
-			v.ts, v.ranks, v.entry = dp.Timestamp(), map[string]float64{}, map[string]bool{}
+			v.ts, v.ranks, v.entry, v.version = dp.Timestamp(), map[string]float64{}, map[string]bool{}, ""
 		}
 		v.lastSeen = now
 		if m.Name() == names.IncidentService {
 			v.ranks[svc.AsString()] = numberValue(dp)
+			if ver, ok := dp.Attributes().Get(names.ServiceVersion); ok && numberValue(dp) == 1 {
+				v.version = ver.AsString()
+			}
 		} else {
 			v.entry[svc.AsString()] = true
 		}
@@ -86,6 +90,10 @@ func (in *incidents) describe(d *templateData, attrs pcommon.Map) bool {
 	}
 	slices.SortFunc(d.Impacted, func(a, b string) int { return cmp.Or(cmp.Compare(v.ranks[a], v.ranks[b]), strings.Compare(a, b)) })
 	d.RootCause = d.Impacted[0]
+	d.RootCauseVersion = ""
+	if v.ranks[d.RootCause] == 1 {
+		d.RootCauseVersion = v.version
+	}
 	d.EntryPoints = d.EntryPoints[:0]
 	for s := range v.entry {
 		d.EntryPoints = append(d.EntryPoints, s)

@@ -110,3 +110,41 @@ func TestIncidentAcrossBatches(t *testing.T) {
 	assert.Equal(t, "db, api", firing[0].Annotations["impacted_services"])
 	assert.Equal(t, "api", firing[0].Annotations["entry_points"])
 }
+
+// TestIncidentNamesTheCanary: the likely cause's point names its version (a bad canary); the
+// alert carries it as root_cause_version, and drops it when a later ranking names none.
+func TestIncidentNamesTheCanary(t *testing.T) {
+	r := newReceiver(t)
+	cfg := testConfig(r.URL)
+	cfg.Rules = incidentRule()
+	cfg.Rules[0].Annotations = map[string]string{"summary": "{{ .RootCause }} {{ .RootCauseVersion }} is failing"}
+	te := startExporter(t, cfg)
+	ctx := context.Background()
+	withVersion := func(md pmetric.Metrics, svc, version string) pmetric.Metrics {
+		for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+			if m.Name() != names.IncidentService {
+				continue
+			}
+			for _, dp := range m.Gauge().DataPoints().All() {
+				if s, _ := dp.Attributes().Get("service.name"); s.Str() == svc {
+					dp.Attributes().PutStr(names.ServiceVersion, version)
+				}
+			}
+		}
+		return md
+	}
+	require.NoError(t, te.ConsumeMetrics(ctx, withVersion(incidentPoints(now0, "abc", 9.5, []string{"payments", "checkout"}, []string{"checkout"}), "payments", "2.0.0")))
+	firing := decode(t, r.wait(t, 1)[0])
+	require.Len(t, firing, 1)
+	assert.Equal(t, "payments", firing[0].Annotations["root_cause_service"])
+	assert.Equal(t, "2.0.0", firing[0].Annotations["root_cause_version"])
+	assert.Equal(t, "payments 2.0.0 is failing", firing[0].Annotations["summary"])
+
+	te.setNow(now0.Add(10 * time.Second))
+	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(10*time.Second), "abc", 9, []string{"payments", "checkout"}, []string{"checkout"})))
+	attrs := pcommon.NewMap()
+	attrs.PutStr(names.IncidentID, "abc")
+	var d templateData
+	require.True(t, te.incidents.describe(&d, attrs))
+	assert.Empty(t, d.RootCauseVersion, "the newer ranking names no version")
+}

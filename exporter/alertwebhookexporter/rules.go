@@ -30,6 +30,9 @@ type templateData struct {
 	RootCause   string
 	Impacted    []string
 	EntryPoints []string
+	// RootCauseVersion is the likely cause's version when the root-cause processor names one
+	// (service.version on its point: a canary's), else empty.
+	RootCauseVersion string
 }
 
 // ruleTemplates are one rule's parsed templates.
@@ -108,6 +111,9 @@ func (t *ruleTemplates) annotate(d *templateData) (map[string]string, string, er
 	if d.RootCause != "" {
 		out["incident_id"] = d.IncidentID
 		out["root_cause_service"] = d.RootCause
+		if d.RootCauseVersion != "" {
+			out["root_cause_version"] = d.RootCauseVersion
+		}
 		out["impacted_services"] = join(d.Impacted)
 		if len(d.EntryPoints) > 0 {
 			out["entry_points"] = join(d.EntryPoints)
