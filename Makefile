@@ -14,7 +14,11 @@ OMENCOL := $(BUILD_DIR)/omencol
 CONFIG ?= dist/config.yaml
 EXAMPLES := $(shell find examples -name '*.yaml' -not -path '*/testdata/*' 2>/dev/null | sort)
 
-.PHONY: run build test unit e2e demo validate generate check-generate bench lint clean deps
+# The canary analysis test's own module: Argo Rollouts' Kubernetes libraries stay out of the
+# distribution's requirements (testbed/argorollouts/README.md).
+ARGO_MODULE := testbed/argorollouts
+
+.PHONY: run build test unit e2e argo-rollouts demo validate generate check-generate bench lint clean deps
 
 ## run: build the distribution and run it on the default config (CONFIG=... for another); what it
 ## learns is checkpointed under $(BUILD_DIR)/state (OMEN_STATE_DIR=... for another place)
@@ -26,10 +30,11 @@ build:
 	$(GO) tool builder --config builder-config.yaml
 
 ## test: every test: lint, unit (race), the build, config validation, generated code, end-to-end
-test: deps lint unit build validate check-generate e2e
+test: deps lint unit build validate check-generate e2e argo-rollouts
 
 deps:
 	$(GO) mod download
+	cd $(ARGO_MODULE) && $(GO) mod download
 	testbed/install-deps.sh
 
 unit:
@@ -49,6 +54,10 @@ demo: deps build
 	OMEN_DEMO_OUT=$(abspath $(BUILD_DIR))/demo OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -count=1 -tags e2e -run '^TestDemo$$' -v -timeout 10m ./testbed/e2e/ | grep -v '^=== RUN'
 	@echo "pictures: $(abspath $(BUILD_DIR))/demo/graph.svg $(abspath $(BUILD_DIR))/demo/latency.svg"
 
+## argo-rollouts: Argo Rollouts' analysis controller judges canaries on Omen's scores (short form)
+argo-rollouts: build
+	cd $(ARGO_MODULE) && OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -race -count=1 -timeout 20m ./...
+
 generate:
 	$(GO) generate ./...
 
@@ -67,6 +76,7 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./testbed/...
+	cd $(ARGO_MODULE) && $(GO) vet ./...
 
 clean:
 	rm -rf $(BUILD_DIR)
