@@ -2,9 +2,12 @@ package rootcauseprocessor
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -22,11 +25,13 @@ import (
 //	part    the topology (graph.Graph.AppendBinary)
 //	part    the open incidents (incident.Tracker.AppendBinary)
 //	then per edge a byte 1 and a part holding: client and server (strings), variant (uint64),
-//	the index of its source in the config's edges (uint32), its scores' attributes (JSON) and
-//	its learned state (edge.State.AppendBinary); a byte 0 ends the edges.
+//	its connection type's part of the variant (uint64, what tells its siblings), the time of
+//	its first point (int64), its version (a string), the index of its source in the config's
+//	edges (uint32), its scores' attributes (JSON) and its learned state
+//	(edge.State.AppendBinary); a byte 0 ends the edges.
 //
 // Bump it when that layout changes; the parts carry versions of their own.
-const stateVersion = 1
+const stateVersion = 2
 
 // edgePiece is how many edges a checkpoint encodes per hold of the lock.
 const edgePiece = 256
@@ -107,6 +112,9 @@ func appendEdge(b []byte, e *edgeEntry) ([]byte, error) {
 	b = binpart.AppendString(b, e.key.Client)
 	b = binpart.AppendString(b, e.key.Server)
 	b = binpart.AppendInt64(b, int64(e.key.Variant))
+	b = binpart.AppendInt64(b, int64(e.pair.conn))
+	b = binpart.AppendInt64(b, e.first)
+	b = binpart.AppendString(b, e.version)
 	b = binpart.AppendUint32(b, e.src.index)
 	// In order: the scores carry the attributes as the edge first had them.
 	pairs := make([][2]any, 0, e.attrs.Len())
@@ -163,6 +171,7 @@ func (p *rootCauseProcessor) decode(r io.Reader) (graphState, error) {
 func (p *rootCauseProcessor) decodeEdge(rec []byte) (*edgeEntry, error) {
 	d := binpart.Decoder{B: rec}
 	k := graph.EdgeKey{Client: d.String(), Server: d.String(), Variant: d.Uint64()}
+	conn, first, version := d.Uint64(), d.Int64(), d.String()
 	src := int(d.Uint32())
 	attrs, _ := d.Part()
 	state, err := d.Part()
@@ -179,7 +188,8 @@ func (p *rootCauseProcessor) decodeEdge(rec []byte) (*edgeEntry, error) {
 	if err := json.Unmarshal(attrs, &pairs); err != nil {
 		return nil, fmt.Errorf("attributes: %w", err)
 	}
-	e := &edgeEntry{key: k, src: p.sources[src], attrs: pcommon.NewMap()}
+	e := &edgeEntry{key: k, src: p.sources[src], attrs: pcommon.NewMap(), first: first, version: version,
+		pair: pairKey{client: k.Client, server: k.Server, conn: conn}}
 	for _, kv := range pairs {
 		name, ok := kv[0].(string)
 		if !ok {
@@ -200,4 +210,14 @@ func (p *rootCauseProcessor) install(s graphState) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.graph, p.edges, p.incidents = s.topology, s.edges, s.incidents
+	p.siblings = map[pairKey][]*edgeEntry{}
+	for _, e := range s.edges {
+		p.siblings[e.pair] = append(p.siblings[e.pair], e)
+	}
+	// In the order the edges were first seen, as they were appended when they were learned.
+	for _, sibs := range p.siblings {
+		slices.SortFunc(sibs, func(a, b *edgeEntry) int {
+			return cmp.Or(cmp.Compare(a.first, b.first), strings.Compare(a.key.Client+a.key.Server, b.key.Client+b.key.Server), cmp.Compare(a.key.Variant, b.key.Variant))
+		})
+	}
 }

@@ -10,10 +10,11 @@ import (
 //
 //	byte    version
 //	uint32  number of edges, then per edge: client and server (strings), variant (uint64),
-//	        seen, updated, interval (int64), unified and symptom scores (float64)
+//	        seen, updated, interval (int64), unified and symptom scores (float64), the version the
+//	        edge names (a string)
 //	uint32  number of services with an own score, then per service: its name, own score,
 //	        when it was updated and its interval
-const graphVersion = 1
+const graphVersion = 2
 
 // AppendBinary appends the topology and its last scores.
 func (g *Graph) AppendBinary(b []byte) ([]byte, error) {
@@ -28,6 +29,7 @@ func (g *Graph) AppendBinary(b []byte) ([]byte, error) {
 		b = binpart.AppendInt64(b, e.interval)
 		b = binpart.AppendFloat64(b, e.scores.Unified)
 		b = binpart.AppendFloat64(b, e.scores.Symptom)
+		b = binpart.AppendString(b, e.scores.Version)
 	}
 	owned := 0
 	for _, n := range g.nodes {
@@ -59,7 +61,7 @@ func Decode(data []byte, maxEdges int, ttl int64, external []string) (*Graph, er
 	for range d.Uint32() {
 		k := EdgeKey{Client: d.String(), Server: d.String(), Variant: d.Uint64()}
 		seen, updated, interval := d.Int64(), d.Int64(), d.Int64()
-		scores := EdgeScores{Unified: d.Float64(), Symptom: d.Float64()}
+		scores := EdgeScores{Unified: d.Float64(), Symptom: d.Float64(), Version: d.String()}
 		if d.Err != nil {
 			break
 		}

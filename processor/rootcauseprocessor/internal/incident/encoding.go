@@ -12,9 +12,10 @@ import (
 //
 //	byte    version
 //	int64   incidents opened so far
-//	uint32  number of open incidents, then per incident: id, start, cause, services (a count and
-//	        strings), entry points (the same), score, last anomalous time, members (the same)
-const trackerVersion = 1
+//	uint32  number of open incidents, then per incident: id, start, cause, the cause's version,
+//	        services (a count and strings), entry points (the same), score, last anomalous time,
+//	        members (the same)
+const trackerVersion = 2
 
 func appendStrings(b []byte, ss []string) []byte {
 	b = binpart.AppendUint32(b, len(ss))
@@ -46,6 +47,7 @@ func (t *Tracker) AppendBinary(b []byte) ([]byte, error) {
 		b = binpart.AppendString(b, inc.ID)
 		b = binpart.AppendInt64(b, inc.Start)
 		b = binpart.AppendString(b, inc.Cause)
+		b = binpart.AppendString(b, inc.CauseVersion)
 		b = appendStrings(b, inc.Services)
 		b = appendStrings(b, inc.EntryPoints)
 		b = binpart.AppendFloat64(b, inc.Score)
@@ -64,7 +66,7 @@ func Decode(cfg Config, data []byte) (*Tracker, error) {
 	}
 	t.opened = int(d.Int64())
 	for range d.Uint32() {
-		inc := &Incident{ID: d.String(), Start: d.Int64(), Cause: d.String()}
+		inc := &Incident{ID: d.String(), Start: d.Int64(), Cause: d.String(), CauseVersion: d.String()}
 		inc.Services, inc.EntryPoints = readStrings(&d), readStrings(&d)
 		inc.Score, inc.lastAnomalous = d.Float64(), d.Int64()
 		inc.members = map[string]bool{}
