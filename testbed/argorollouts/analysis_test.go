@@ -277,38 +277,65 @@ func TestAnalysis(t *testing.T) {
 	}
 	t.Logf("bad canaries failed within %s (%s in the example's time); the stated bound is %s (%s)",
 		worst.Round(100*time.Millisecond), time.Duration(float64(worst)/scale).Round(time.Second), bound, time.Duration(float64(bound)/scale).Round(time.Second))
-	checkAlerts(t, alerts, systems)
-}
-
-// checkAlerts: every bad canary has an incident alert naming its service and version as the
-// likely cause; no good canary's system has an alert.
-func checkAlerts(t *testing.T, alerts []harness.AMAlert, systems []*system) {
-	t.Helper()
 	for _, s := range systems {
-		var mine []harness.AMAlert
-		for _, a := range alerts {
-			if a.Labels["alertname"] == "ServiceIncident" && strings.HasPrefix(a.Annotations["root_cause_service"], s.prefix) {
-				mine = append(mine, a)
-			}
-		}
-		for _, a := range mine {
-			t.Logf("%s: incident %s: cause %s version %q; impacted %s", s.prefix, a.Labels["anomaly_incident_id"],
-				a.Annotations["root_cause_service"], a.Annotations["root_cause_version"], a.Annotations["impacted_services"])
-		}
-		if !s.canary.Bad() {
-			if len(mine) > 0 {
-				t.Errorf("%s: a good canary's system alerted", s.prefix)
-			}
-			continue
-		}
-		named := false
-		for _, a := range mine {
-			named = named || (a.Annotations["root_cause_service"] == s.canary.Service && a.Annotations["root_cause_version"] == canaryVersion)
-		}
-		if !named {
-			t.Errorf("%s: no incident alert names %s version %s as the likely cause", s.prefix, s.canary.Service, canaryVersion)
+		if !checkAlerts(t, alerts, s) {
+			logScores(ctx, t, prom, s, canaryAt, run.flush)
 		}
 	}
+}
+
+// logScores logs, for a system whose alerts were not as they should be, its services' scores
+// and root-cause scores and its canary's score from the canary's start on, one line a series.
+func logScores(ctx context.Context, t *testing.T, prom *harness.Prometheus, s *system, from time.Time, step time.Duration) {
+	t.Helper()
+	for _, expr := range []string{
+		fmt.Sprintf(`anomaly_unified_score{anomaly_group="service_graph.service", service_name=~%q}`, s.prefix+".*"),
+		fmt.Sprintf(`anomaly_root_cause{service_name=~%q}`, s.prefix+".*"),
+		fmt.Sprintf(`server_version:anomaly_symptom_score:max{server=~%q}`, s.prefix+".*"),
+	} {
+		series, err := prom.QueryRange(ctx, expr, from, time.Now(), step)
+		if err != nil {
+			t.Errorf("%s: %v", expr, err)
+			continue
+		}
+		for _, x := range series {
+			var b strings.Builder
+			for _, p := range x.Points {
+				fmt.Fprintf(&b, " %.1f", p.V)
+			}
+			t.Logf("%s %v:%s", s.prefix, x.Labels, b.String())
+		}
+	}
+}
+
+// checkAlerts: a bad canary has an incident alert naming its service and version as the likely
+// cause; a good canary's system has no alert. It reports whether s's alerts were so.
+func checkAlerts(t *testing.T, alerts []harness.AMAlert, s *system) bool {
+	t.Helper()
+	var mine []harness.AMAlert
+	for _, a := range alerts {
+		if a.Labels["alertname"] == "ServiceIncident" && strings.HasPrefix(a.Annotations["root_cause_service"], s.prefix) {
+			mine = append(mine, a)
+		}
+	}
+	for _, a := range mine {
+		t.Logf("%s: incident %s: cause %s version %q; impacted %s", s.prefix, a.Labels["anomaly_incident_id"],
+			a.Annotations["root_cause_service"], a.Annotations["root_cause_version"], a.Annotations["impacted_services"])
+	}
+	if !s.canary.Bad() {
+		if len(mine) > 0 {
+			t.Errorf("%s: a good canary's system alerted", s.prefix)
+		}
+		return len(mine) == 0
+	}
+	named := false
+	for _, a := range mine {
+		named = named || (a.Annotations["root_cause_service"] == s.canary.Service && a.Annotations["root_cause_version"] == canaryVersion)
+	}
+	if !named {
+		t.Errorf("%s: no incident alert names %s version %s as the likely cause", s.prefix, s.canary.Service, canaryVersion)
+	}
+	return named
 }
 
 // analysisStep is the Rollout's analysis step.
