@@ -262,7 +262,7 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 			continue
 		}
 		p := alert.Point{Rule: ri, Labels: alert.NewLabels(labels), Time: dp.Timestamp().AsTime(), Score: score}
-		outcome := e.machine.Observe(p, now, func() (map[string]string, string) {
+		render := func() (map[string]string, string) {
 			e.fillValues(data, sm, dp)
 			annotations, url, err := r.templates.annotate(data)
 			if err != nil {
@@ -270,7 +270,13 @@ func (e *alertExporter) observe(ctx context.Context, ri int, res pcommon.Map, sm
 				e.set.Logger.Warn("Rendering the annotations of an alert failed.", zap.String("rule", r.cfg.Name), zap.Error(err))
 			}
 			return annotations, url
-		})
+		}
+		outcome := e.machine.Observe(p, now, render)
+		// An incident whose likely cause, services or entry points changed is the same alert,
+		// told again with what is true now.
+		if r.metric == names.Incident && e.incidents.changed(dp.Attributes(), data) {
+			e.machine.Reannotate(p, now, render)
+		}
 		switch outcome {
 		case alert.TooOld:
 			e.suppressed(ctx, "too_old")

@@ -29,6 +29,9 @@ type incidentView struct {
 	version  string             // the likely cause's service.version, if its point names one
 	entry    map[string]bool
 	lastSeen time.Time // the exporter's clock, to forget incidents whose points stopped
+	// told is what the incident's alert last said of it (cause, services, entry points), so a
+	// change is told again.
+	told string
 }
 
 func newIncidents(serviceKey string, maxViews int) *incidents {
@@ -100,6 +103,23 @@ func (in *incidents) describe(d *templateData, attrs pcommon.Map) bool {
 	}
 	slices.Sort(d.EntryPoints)
 	return true
+}
+
+// changed says whether what d describes of the incident an anomaly.incident point names differs
+// from what its alert last told, and remembers it as told.
+func (in *incidents) changed(attrs pcommon.Map, d *templateData) bool {
+	id, ok := attrs.Get(names.IncidentID)
+	if !ok || d.RootCause == "" {
+		return false
+	}
+	v := in.views[id.AsString()]
+	if v == nil {
+		return false
+	}
+	told := strings.Join([]string{d.RootCause, d.RootCauseVersion, join(d.Impacted), join(d.EntryPoints)}, "|")
+	changed := v.told != "" && v.told != told
+	v.told = told
+	return changed
 }
 
 // end forgets an incident the root-cause processor closed (its anomaly.incident point is 0).

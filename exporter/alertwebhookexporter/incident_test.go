@@ -78,10 +78,21 @@ func TestIncidentIsOneNotification(t *testing.T) {
 	te.setNow(now0.Add(10 * time.Second))
 	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(10*time.Second), "abc", 9, []string{"checkout", "payments", "frontend"}, []string{"frontend"})))
 	assert.Equal(t, 1, te.machine.Len(), "a change of cause is the same incident")
+	// ... told again at once, with what is true now.
+	retold := decode(t, r.wait(t, 2)[1])
+	require.Len(t, retold, 1)
+	assert.Equal(t, firing[0].Labels, retold[0].Labels, "the same alert")
+	assert.Equal(t, "checkout", retold[0].Annotations["root_cause_service"])
+	assert.Equal(t, "checkout, payments, frontend", retold[0].Annotations["impacted_services"])
+	assert.Equal(t, firing[0].StartsAt, retold[0].StartsAt)
+	// The same again is not told again.
+	te.setNow(now0.Add(15 * time.Second))
+	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(15*time.Second), "abc", 9, []string{"checkout", "payments", "frontend"}, []string{"frontend"})))
 
 	te.setNow(now0.Add(20 * time.Second))
 	require.NoError(t, te.ConsumeMetrics(ctx, incidentPoints(now0.Add(20*time.Second), "abc", 0, nil, nil)))
-	bodies := r.wait(t, 2)
+	bodies := r.wait(t, 3)
+	require.Len(t, bodies, 3, "firing, told again, resolved")
 	resolved := decode(t, bodies[len(bodies)-1])
 	require.Len(t, resolved, 1)
 	assert.Equal(t, "abc", resolved[0].Labels["anomaly_incident_id"])

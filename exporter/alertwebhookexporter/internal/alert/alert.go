@@ -254,6 +254,19 @@ func (m *Machine) Observe(p Point, now time.Time, render Render) Outcome {
 	return Accepted
 }
 
+// Reannotate replaces the annotations and generator URL of the firing alert that p belongs to
+// with what render gives, and sends the alert again at once: what a person reads of it changed
+// (an incident's likely cause), though the alert did not. It does nothing for an alert that does
+// not fire.
+func (m *Machine) Reannotate(p Point, now time.Time, render Render) {
+	s := m.lookup(p.Labels.Fingerprint(), p.Labels, p.Rule)
+	if s == nil || !s.firing {
+		return
+	}
+	s.alert.Annotations, s.alert.GeneratorURL = render()
+	m.send(s, now)
+}
+
 // Tick re-sends firing alerts whose resend interval has passed and resolves the ones whose series
 // went StaleAfter without a point.
 func (m *Machine) Tick(now time.Time) {
