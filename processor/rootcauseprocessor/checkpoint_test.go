@@ -112,3 +112,38 @@ func TestCorruptCheckpointIsAColdStart(t *testing.T) {
 	}}, metricdatatest.IgnoreTimestamp())
 	assert.Empty(t, second.p.edges, "nothing of the checkpoint is restored")
 }
+
+// TestCheckpointRestartDuringCanary restarts a processor while a canary rolls out: the canary's
+// edges and their stable siblings come back as siblings, and every ranking after the restart is
+// the same as a processor's that never stopped.
+func TestCheckpointRestartDuringCanary(t *testing.T) {
+	ctx := context.Background()
+	cfg := canaryConfig()
+	cfg.Checkpoint.Storage = &checkpointtest.StorageID
+	host := checkpointtest.FileStorage(t, t.TempDir())
+	first := started(t, cfg, host, t0)
+	twin := newTestProcessor(t, canaryConfig())
+	sim := newConnectorSim(7)
+	sim.versioned = true
+	sim.rate["payments"] = 40
+	feed := func(tp, other *testProcessor, i int) {
+		md := sim.flush(i)
+		cp := pmetric.NewMetrics()
+		md.CopyTo(cp)
+		require.True(t, bytes.Equal(rankingOf(t, other.interval(cp)), rankingOf(t, tp.interval(md))), "flush %d", i)
+	}
+	for i := range 40 {
+		feed(first, twin, i)
+	}
+	sim.canary = simCanary{service: "payments", share: 0.2, factor: 3}
+	for i := 40; i < 43; i++ {
+		feed(first, twin, i)
+	}
+	require.NoError(t, first.p.Shutdown(ctx))
+	second := started(t, cfg, host, first.now)
+	t.Cleanup(func() { require.NoError(t, second.p.Shutdown(ctx)) })
+	require.Len(t, second.p.siblings, len(twin.p.siblings))
+	for i := 43; i < 50; i++ {
+		feed(second, twin, i)
+	}
+}
