@@ -15,15 +15,6 @@ import (
 // ErrTruncated is wrapped by every error of an encoding that ends early.
 var ErrTruncated = errors.New("truncated")
 
-// AppendMarshaler appends what m marshals as a part.
-func AppendMarshaler(b []byte, m encoding.BinaryMarshaler) ([]byte, error) {
-	data, err := m.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	return AppendBytes(b, data), nil
-}
-
 // AppendBytes appends data as a part.
 func AppendBytes(b, data []byte) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(data)))

@@ -16,22 +16,23 @@ const encodingVersion = 5
 // State fields in declaration order (little endian), uint32 number of
 // profile offsets, the quantised offsets (int16). Parameters are not encoded: the restoring
 // model must be built from the same Config.
-func (m *Model) MarshalBinary() ([]byte, error) {
-	n := 0
-	if m.profile != nil {
-		n = len(m.profile)
-	}
-	var buf bytes.Buffer
-	buf.Grow(1 + binary.Size(m.s) + 4 + 2*n)
-	buf.WriteByte(encodingVersion)
-	if err := binary.Write(&buf, binary.LittleEndian, &m.s); err != nil {
+func (m *Model) MarshalBinary() ([]byte, error) { return m.AppendBinary(nil) }
+
+// AppendBinary appends what MarshalBinary returns to b: a checkpoint of many models encodes
+// them all into one reused buffer instead of allocating one per model.
+func (m *Model) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, encodingVersion)
+	b, err := binary.Append(b, binary.LittleEndian, &m.s)
+	if err != nil {
 		return nil, err
 	}
-	binary.Write(&buf, binary.LittleEndian, uint32(n))
-	if n > 0 {
-		binary.Write(&buf, binary.LittleEndian, m.profile)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(m.profile)))
+	if len(m.profile) > 0 {
+		if b, err = binary.Append(b, binary.LittleEndian, m.profile); err != nil {
+			return nil, err
+		}
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // UnmarshalBinary restores a state written by MarshalBinary into a model

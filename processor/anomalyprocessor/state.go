@@ -55,7 +55,7 @@ func appendSeries(b []byte, st *seriesState, lastSeen int64) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint64(b, uint64(lastSeen))
 	b = append(b, flags)
 	var err error
-	if b, err = binpart.AppendMarshaler(b, &st.model); err != nil {
+	if b, err = binpart.Append(b, &st.model); err != nil {
 		return nil, err
 	}
 	parts := []encoding.BinaryAppender{&st.counter, &st.delta}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/omen-otel/omen/internal/binpart"
+	"github.com/omen-otel/omen/internal/detector"
 	"github.com/omen-otel/omen/internal/identity"
 	"github.com/omen-otel/omen/internal/rate"
 	"github.com/omen-otel/omen/processor/rootcauseprocessor/internal/evidence"
@@ -39,8 +40,8 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	b = binpart.AppendBytes(b, ev)
-	for _, m := range []interface{ MarshalBinary() ([]byte, error) }{&s.Rate, &s.ErrorRatio, &s.Latency} {
-		if b, err = binpart.AppendMarshaler(b, m); err != nil {
+	for _, m := range []*detector.Model{&s.Rate, &s.ErrorRatio, &s.Latency} {
+		if b, err = binpart.Append(b, m); err != nil {
 			return nil, err
 		}
 	}
