@@ -7,42 +7,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/extension"
-	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/omen-otel/omen/exporter/alertwebhookexporter/internal/outbox"
+	"github.com/omen-otel/omen/internal/checkpoint/checkpointtest"
 )
 
-var storageID = component.MustNewIDWithName("file_storage", "alerts")
+var storageID = checkpointtest.StorageID
 
-// storageHost is a component.Host whose only extension is the real file_storage on dir.
-type storageHost struct {
-	component.Host
-	ext extension.Extension
-}
-
-func (h storageHost) GetExtensions() map[component.ID]component.Component {
-	return map[component.ID]component.Component{storageID: h.ext}
-}
-
-func fileStorageHost(t *testing.T, dir string) storageHost {
+// fileStorageHost is a host whose only extension is the real file_storage on dir.
+func fileStorageHost(t *testing.T, dir string) checkpointtest.Host {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	require.NoError(t, err)
-	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
-	return storageHost{Host: componenttest.NewNopHost(), ext: ext}
+	return checkpointtest.FileStorage(t, dir)
 }
 
 func withStorage(cfg *Config) *Config {
@@ -180,7 +161,7 @@ func TestBadCheckpointIsAColdStart(t *testing.T) {
 			r.wait(t, 1)
 			te.shutdown(t)
 
-			client, err := host.ext.(storage.Extension).GetClient(context.Background(), component.KindExporter, te.set.ID, "alerts")
+			client, err := host.Storage.(storage.Extension).GetClient(context.Background(), component.KindExporter, te.set.ID, "alerts")
 			require.NoError(t, err)
 			require.NoError(t, client.Set(context.Background(), "alerts/manifest", []byte(tc.manifest)))
 			require.NoError(t, client.Close(context.Background()))

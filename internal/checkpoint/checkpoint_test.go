@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/omen-otel/omen/internal/checkpoint/checkpointtest"
 )
 
 // state is a stand-in for a component's learned state: a map, encoded as JSON.
@@ -94,27 +94,12 @@ type host struct {
 
 func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
 
-var storageID = component.MustNewIDWithName("file_storage", "test")
+var storageID = checkpointtest.StorageID
 
 // fileStorage starts the real file_storage extension on dir; it is shut down when the test ends.
 func fileStorage(t testing.TB, dir string) extension.Extension {
 	t.Helper()
-	f := filestorage.NewFactory()
-	cfg := f.CreateDefaultConfig().(*filestorage.Config)
-	cfg.Directory = dir
-	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ext.Start(context.Background(), componenttest.NewNopHost()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := ext.Shutdown(context.Background()); err != nil {
-			t.Error(err)
-		}
-	})
-	return ext
+	return checkpointtest.FileStorage(t, dir).Storage
 }
 
 // manualTicker is a tick channel the test drives.
