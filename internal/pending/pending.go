@@ -39,6 +39,3 @@ func (q *Queue[K]) Due(deadline int64, f func(key K, ts int64)) {
 		q.head = 0
 	}
 }
-
-// Len is the number of entries held, stale ones included.
-func (q *Queue[K]) Len() int { return len(q.entries) - q.head }
