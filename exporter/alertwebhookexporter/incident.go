@@ -13,8 +13,9 @@ import (
 )
 
 // incidents is what the root-cause processor says of its open incidents, read from the
-// anomaly.incident.service and anomaly.incident.entry_point points it emits before each
-// anomaly.incident point: per incident, its services by rank and its entry points as of the
+// anomaly.incident.service, anomaly.incident.entry_point and anomaly.incident.cause points it
+// emits before each anomaly.incident point: per incident, its services by rank, its entry points
+// and its likely cause's version as of the
 // newest timestamp seen. The exporter keeps no graph of its own; whichever batches bring the
 // points, the view of an incident at a time is the same.
 type incidents struct {
@@ -26,7 +27,8 @@ type incidents struct {
 type incidentView struct {
 	ts       pcommon.Timestamp
 	ranks    map[string]float64 // service → rank, 1 for the likely cause
-	version  string             // the likely cause's service.version, if its point names one
+	cause    string             // the likely cause, as its anomaly.incident.cause point names it
+	version  string             // and its service.version, if the point names one
 	entry    map[string]bool
 	lastSeen time.Time // the exporter's clock, to forget incidents whose points stopped
 	// told is what the incident's alert last said of it (cause, services, entry points), so a
@@ -40,7 +42,10 @@ func newIncidents(serviceKey string, maxViews int) *incidents {
 
 // observe reads the incident points of one metric; it ignores every other metric.
 func (in *incidents) observe(m pmetric.Metric, now time.Time) {
-	if m.Type() != pmetric.MetricTypeGauge || (m.Name() != names.IncidentService && m.Name() != names.IncidentEntryPoint) {
+	switch {
+	case m.Type() != pmetric.MetricTypeGauge:
+		return
+	case m.Name() != names.IncidentService && m.Name() != names.IncidentEntryPoint && m.Name() != names.IncidentCause:
 		return
 	}
 	for _, dp := range m.Gauge().DataPoints().All() {
@@ -61,16 +66,19 @@ func (in *incidents) observe(m pmetric.Metric, now time.Time) {
 		case dp.Timestamp() < v.ts:
 			continue // an older ranking's
 		case dp.Timestamp() > v.ts:
-			v.ts, v.ranks, v.entry, v.version = dp.Timestamp(), map[string]float64{}, map[string]bool{}, ""
+			v.ts, v.ranks, v.entry, v.cause, v.version = dp.Timestamp(), map[string]float64{}, map[string]bool{}, "", ""
 		}
 		v.lastSeen = now
-		if m.Name() == names.IncidentService {
+		switch m.Name() {
+		case names.IncidentService:
 			v.ranks[svc.AsString()] = numberValue(dp)
-			if ver, ok := dp.Attributes().Get(names.ServiceVersion); ok && numberValue(dp) == 1 {
+		case names.IncidentEntryPoint:
+			v.entry[svc.AsString()] = true
+		case names.IncidentCause:
+			v.cause, v.version = svc.AsString(), ""
+			if ver, ok := dp.Attributes().Get(names.ServiceVersion); ok {
 				v.version = ver.AsString()
 			}
-		} else {
-			v.entry[svc.AsString()] = true
 		}
 	}
 }
@@ -94,7 +102,7 @@ func (in *incidents) describe(d *templateData, attrs pcommon.Map) bool {
 	slices.SortFunc(d.Impacted, func(a, b string) int { return cmp.Or(cmp.Compare(v.ranks[a], v.ranks[b]), strings.Compare(a, b)) })
 	d.RootCause = d.Impacted[0]
 	d.RootCauseVersion = ""
-	if v.ranks[d.RootCause] == 1 {
+	if v.cause == d.RootCause {
 		d.RootCauseVersion = v.version
 	}
 	d.EntryPoints = d.EntryPoints[:0]

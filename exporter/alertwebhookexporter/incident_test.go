@@ -40,6 +40,9 @@ func incidentPoints(ts time.Time, id string, severity float64, ranked []string, 
 	for i, s := range ranked {
 		add(svcs, float64(i+1), s)
 	}
+	if len(ranked) > 0 {
+		add(gauge(names.IncidentCause), 1, ranked[0])
+	}
 	add(gauge(names.Incident), severity, "")
 	return md
 }
@@ -122,8 +125,9 @@ func TestIncidentAcrossBatches(t *testing.T) {
 	assert.Equal(t, "api", firing[0].Annotations["entry_points"])
 }
 
-// TestIncidentNamesTheCanary: the likely cause's point names its version (a bad canary); the
-// alert carries it as root_cause_version, and drops it when a later ranking names none.
+// TestIncidentNamesTheCanary: the incident's cause point names the cause's version (a bad
+// canary); the alert carries it as root_cause_version, and drops it when a later ranking names
+// none.
 func TestIncidentNamesTheCanary(t *testing.T) {
 	r := newReceiver(t)
 	cfg := testConfig(r.URL)
@@ -133,7 +137,7 @@ func TestIncidentNamesTheCanary(t *testing.T) {
 	ctx := context.Background()
 	withVersion := func(md pmetric.Metrics, svc, version string) pmetric.Metrics {
 		for _, m := range md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
-			if m.Name() != names.IncidentService {
+			if m.Name() != names.IncidentCause {
 				continue
 			}
 			for _, dp := range m.Gauge().DataPoints().All() {

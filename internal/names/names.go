@@ -26,6 +26,11 @@ const (
 	// IncidentService is one point per service of an open incident and ranking: its rank in the
 	// incident, 1 for the likely cause.
 	IncidentService = "anomaly.incident.service"
+	// IncidentCause is one point per open incident and ranking naming its likely cause, and the
+	// cause's version (service.version) when a version's edges made its score: always 1. A
+	// series of its own, so that neither the cause's version nor its rank is an attribute that
+	// changes; a new cause or version is a new series.
+	IncidentCause = "anomaly.incident.cause"
 	// IncidentEntryPoint is one point per customer-facing service through which customers reach
 	// an open incident's likely cause, and ranking: always 1.
 	IncidentEntryPoint = "anomaly.incident.entry_point"
@@ -49,8 +54,9 @@ const (
 	Client         = "client"
 	Server         = "server"
 	ConnectionType = "connection_type"
-	// ServiceVersion names, on the likely cause's anomaly.incident.service point, the version of
-	// the cause whose edges made its score (a canary's); the alert exporter's root_cause_version.
+	// ServiceVersion names, on an anomaly.incident.cause point, the version of the cause whose
+	// edges made its score (a canary's), the alert exporter's root_cause_version; and the
+	// version of a service_graph.service_version score.
 	ServiceVersion = "service.version"
 
 	// IncidentID identifies an incident on every anomaly.incident* point: stable from its
@@ -62,6 +68,9 @@ const (
 const (
 	GroupEdge    = "service_graph.edge"
 	GroupService = "service_graph.service"
+	// GroupServiceVersion scores one version of a service (service.version) over its own
+	// incoming edges: a canary beside the stable version.
+	GroupServiceVersion = "service_graph.service_version"
 )
 
 // Features of a service-graph edge.

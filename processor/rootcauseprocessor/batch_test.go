@@ -275,7 +275,7 @@ func TestBatchIndependenceCanary(t *testing.T) {
 	first := sameWhateverTheBatches(t, canaryConfig(), flushes)
 	causes := map[string]string{}
 	for _, md := range first.sink.AllMetrics() {
-		for svc, v := range likelyCauses(md) {
+		for svc, v := range likelyCauses(t, md) {
 			causes[svc] = v
 		}
 	}

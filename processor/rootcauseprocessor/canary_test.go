@@ -29,16 +29,35 @@ func canaryFeatureScores(md pmetric.Metrics, svc string) map[string]float64 {
 	return out
 }
 
-// likelyCauses returns the services on the likely-cause points of incidents, with the version
-// each names.
-func likelyCauses(md pmetric.Metrics) map[string]string {
+// likelyCauses returns the services the incidents' cause points name, with the version each
+// names. A cause point names the service ranked first.
+func likelyCauses(t *testing.T, md pmetric.Metrics) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	for _, svc := range []string{"checkout", "db", "frontend", "payments", "search"} {
-		for _, dp := range points(md, names.IncidentService, "service.name", svc) {
-			if dp.DoubleValue() == 1 {
-				v, _ := dp.Attributes().Get(names.ServiceVersion)
-				out[svc] = v.Str()
+		for _, dp := range points(md, names.IncidentCause, "service.name", svc) {
+			v, _ := dp.Attributes().Get(names.ServiceVersion)
+			out[svc] = v.Str()
+			id, _ := dp.Attributes().Get(names.IncidentID)
+			ranked := false
+			for _, r := range points(md, names.IncidentService, names.IncidentID, id.Str()) {
+				s, _ := r.Attributes().Get("service.name")
+				ranked = ranked || (s.Str() == svc && r.DoubleValue() == 1 && r.Timestamp() == dp.Timestamp())
 			}
+			assert.True(t, ranked, "incident %s's cause point names %s, which is not ranked first", id.Str(), svc)
+		}
+	}
+	return out
+}
+
+// versionScores returns svc's per-version service scores of one ranking.
+func versionScores(md pmetric.Metrics, svc string) map[string]float64 {
+	out := map[string]float64{}
+	for _, dp := range points(md, names.Unified, names.Group, names.GroupServiceVersion) {
+		s, _ := dp.Attributes().Get("service.name")
+		v, _ := dp.Attributes().Get(names.ServiceVersion)
+		if s.Str() == svc {
+			out[v.Str()] = dp.DoubleValue()
 		}
 	}
 	return out
@@ -83,6 +102,16 @@ func TestCanary(t *testing.T) {
 				if c.bad && fs[c.feature] >= 7 && detectedAt < 0 {
 					detectedAt = i
 				}
+				// Each version of payments has a score of its own: the stable one stays calm.
+				vs := versionScores(md, "payments")
+				require.Contains(t, vs, canaryVersion, "flush %d: the canary has no service score", i)
+				require.Contains(t, vs, stableVersion, "flush %d: the stable version has no service score", i)
+				assert.Less(t, vs[stableVersion], 7.0, "flush %d: the stable version scores on a %s canary", i, c.name)
+				if !c.bad {
+					assert.Less(t, vs[canaryVersion], 7.0, "flush %d: a good canary's service score", i)
+				} else if i == warm {
+					assert.GreaterOrEqual(t, vs[canaryVersion], 7.0, "the canary's service score at its first flush")
+				}
 				// The caller suffers the canary's latency too, but the canary's edge explains it.
 				for _, dp := range points(md, names.RootCause, "service.name", "checkout") {
 					assert.Less(t, dp.DoubleValue(), 3.0, "flush %d: checkout's root-cause score on a %s canary", i, c.name)
@@ -93,7 +122,7 @@ func TestCanary(t *testing.T) {
 						assert.Less(t, dp.DoubleValue(), 7.0, "flush %d: %s scores on a good canary", i, svc.Str())
 					}
 				}
-				for svc, v := range likelyCauses(md) {
+				for svc, v := range likelyCauses(t, md) {
 					causes[svc] = v
 				}
 			}

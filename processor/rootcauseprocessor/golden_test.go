@@ -62,7 +62,10 @@ var goldenCases = map[string]struct {
 	"canary": {flushes: 30, at: 26, change: func(s *connectorSim) {
 		s.canary = simCanary{service: "payments", share: 0.2, factor: 3}
 	}, check: func(t *testing.T, md pmetric.Metrics) {
-		assert.Equal(t, map[string]string{"payments": canaryVersion}, likelyCauses(md))
+		assert.Equal(t, map[string]string{"payments": canaryVersion}, likelyCauses(t, md))
+		vs := versionScores(md, "payments")
+		assert.GreaterOrEqual(t, vs[canaryVersion], 7.0, "the canary's own service score")
+		assert.Less(t, vs[stableVersion], 7.0, "the stable version's service score")
 	}},
 	// At most three edges: the other three are refused.
 	"bounds": {flushes: 12, at: 12, check: func(t *testing.T, md pmetric.Metrics) {

@@ -19,17 +19,18 @@ const (
 	descriptionRootCause  = "How likely the service started what its callers suffer, 0 to 10: its own anomaly score less what its dependencies explain."
 	descriptionIncident   = "Severity of an open incident, the highest score of its services; 0 on the point that ends it. The start timestamp is when it opened."
 	descriptionIncService = "Rank of a service in an open incident: 1 for the likely root cause."
+	descriptionIncCause   = "The likely root cause of an open incident, with its version when a version's edges made its score: always 1."
 	descriptionIncEntry   = "A customer-facing service through which customers reach the likely cause of an open incident."
 	descriptionFacing     = "1 when only the outside world calls the service (it is customer-facing), else 0."
 )
 
 // output is one ranking's metrics, in the order the alert webhook exporter needs: an incident's
-// services and entry points come before the incident itself.
+// services, entry points and cause come before the incident itself.
 type output struct {
-	md                                                          pmetric.Metrics
-	bands                                                       bool
-	score, expected, lower, upper                               pmetric.NumberDataPointSlice
-	unified, rootCause, facing, entryPoints, services, incident pmetric.NumberDataPointSlice
+	md                                                                 pmetric.Metrics
+	bands                                                              bool
+	score, expected, lower, upper                                      pmetric.NumberDataPointSlice
+	unified, rootCause, facing, entryPoints, services, cause, incident pmetric.NumberDataPointSlice
 }
 
 func newOutput(bands bool) *output {
@@ -54,6 +55,7 @@ func newOutput(bands bool) *output {
 	o.facing = gauge(names.CustomerFacing, descriptionFacing)
 	o.entryPoints = gauge(names.IncidentEntryPoint, descriptionIncEntry)
 	o.services = gauge(names.IncidentService, descriptionIncService)
+	o.cause = gauge(names.IncidentCause, descriptionIncCause)
 	o.incident = gauge(names.Incident, descriptionIncident)
 	return o
 }
@@ -150,6 +152,12 @@ func (p *rootCauseProcessor) rank(ready []closedInterval) {
 			if x.dps == o.unified {
 				dp.Attributes().PutStr(names.Group, names.GroupService)
 			}
+		}
+		for _, v := range s.Versions {
+			attrs := point(o.unified, now, v.Score).Attributes()
+			attrs.PutStr(p.cfg.ServiceKey, s.Name)
+			attrs.PutStr(names.ServiceVersion, v.Version)
+			attrs.PutStr(names.Group, names.GroupServiceVersion)
 		}
 	}
 	before := p.incidents.Opened()
@@ -271,7 +279,12 @@ func (p *rootCauseProcessor) emitIncident(o *output, now int64, inc *incident.In
 			attrs := point(o.services, now, float64(i+1)).Attributes()
 			attrs.PutStr(names.IncidentID, inc.ID)
 			attrs.PutStr(p.cfg.ServiceKey, s)
-			if i == 0 && inc.CauseVersion != "" {
+		}
+		if len(inc.Services) > 0 {
+			attrs := point(o.cause, now, 1).Attributes()
+			attrs.PutStr(names.IncidentID, inc.ID)
+			attrs.PutStr(p.cfg.ServiceKey, inc.Services[0])
+			if inc.CauseVersion != "" {
 				attrs.PutStr(names.ServiceVersion, inc.CauseVersion)
 			}
 		}

@@ -52,6 +52,16 @@ type Service struct {
 	// hidden behind it. Empty when no such edge names a version, or the health comes from the
 	// service's own metrics alone.
 	Version string
+	// Versions scores each version named by a fresh incoming edge, sorted by version: a
+	// canary's score beside the stable version's. Nil when no incoming edge names a version.
+	Versions []VersionScore
+}
+
+// VersionScore is one version of a service as its own incoming edges score it.
+type VersionScore struct {
+	Version string
+	// Score and Health are the service's over the incoming edges naming this version only.
+	Score, Health float64
 }
 
 type edge struct {
@@ -232,11 +242,6 @@ func (g *Graph) Services(now int64) []Service {
 			s.Scored, s.Score, s.Health = true, n.own, n.own
 		}
 	}
-	type worst struct {
-		symptom float64
-		version string
-	}
-	versions := map[string]worst{}
 	for _, e := range g.edges {
 		if !fresh(now, e.updated, e.interval) {
 			continue
@@ -246,10 +251,7 @@ func (g *Graph) Services(now int64) []Service {
 			s.Score = max(s.Score, e.scores.Unified)
 			s.Health = max(s.Health, e.scores.Symptom)
 			if v := e.scores.Version; v != "" {
-				w, ok := versions[s.Name]
-				if !ok || e.scores.Symptom > w.symptom || (e.scores.Symptom == w.symptom && v < w.version) {
-					versions[s.Name] = worst{e.scores.Symptom, v}
-				}
+				s.Versions = addVersion(s.Versions, v, e.scores)
 			}
 		}
 		if c := acc[e.key.Client]; c != nil {
@@ -259,11 +261,28 @@ func (g *Graph) Services(now int64) []Service {
 	for i := range out {
 		s := &out[i]
 		s.RootCause = max(0, s.Health-s.Explained)
-		if w, ok := versions[s.Name]; ok && w.symptom == s.Health {
-			s.Version = w.version
+		slices.SortFunc(s.Versions, func(a, b VersionScore) int { return strings.Compare(a.Version, b.Version) })
+		// The lowest version as bad as the service: sorted, the first.
+		for _, v := range s.Versions {
+			if v.Health == s.Health {
+				s.Version = v.Version
+				break
+			}
 		}
 	}
 	return out
+}
+
+// addVersion folds an edge's scores into its version's.
+func addVersion(vs []VersionScore, version string, sc EdgeScores) []VersionScore {
+	for i := range vs {
+		if vs[i].Version == version {
+			vs[i].Score = max(vs[i].Score, sc.Unified)
+			vs[i].Health = max(vs[i].Health, sc.Symptom)
+			return vs
+		}
+	}
+	return append(vs, VersionScore{Version: version, Score: sc.Unified, Health: sc.Symptom})
 }
 
 // Edges returns the client→server pairs of the graph, each once, sorted. The slice is the

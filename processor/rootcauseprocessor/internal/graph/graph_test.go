@@ -121,6 +121,8 @@ func TestCanaryVersionIsNamed(t *testing.T) {
 	assert.InDelta(t, 9, m["payments"].RootCause, 1e-9)
 	assert.InDelta(t, 0, m["checkout"].RootCause, 1e-9, "the canary's edge explains its caller")
 	assert.Empty(t, m["checkout"].Version, "checkout's edges name no version")
+	assert.Equal(t, []VersionScore{{"1.0.0", 0.5, 0.5}, {"2.0.0", 9, 9}}, m["payments"].Versions, "each version is scored on its own edges")
+	assert.Nil(t, m["checkout"].Versions)
 
 	// A good canary and a slow stable version: the stable version is named.
 	require.True(t, g.Score(stable, 30*sec, EdgeScores{Unified: 9, Symptom: 9, Version: "1.0.0"}))
