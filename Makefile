@@ -48,10 +48,11 @@ validate: build
 e2e: build
 	OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -race -count=1 -tags e2e -timeout 20m ./testbed/e2e/...
 
-## demo: a generated shop with a fault through Omen, Prometheus and Alertmanager on loopback: the
-## timeline, and pictures in $(BUILD_DIR)/demo (graph.svg, latency.svg)
+## demo: a generated shop whose busiest service gets a bad canary, through Omen, Prometheus and
+## Alertmanager on loopback, judged by Argo Rollouts' analysis: the timeline, and pictures in
+## $(BUILD_DIR)/demo (graph.svg, latency.svg)
 demo: deps build
-	OMEN_DEMO_OUT=$(abspath $(BUILD_DIR))/demo OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -count=1 -tags e2e -run '^TestDemo$$' -v -timeout 10m ./testbed/e2e/ | grep -v '^=== RUN'
+	cd $(ARGO_MODULE) && OMEN_DEMO_OUT=$(abspath $(BUILD_DIR))/demo OMEN_BINARY=$(abspath $(OMENCOL)) $(GO) test -count=1 -run '^TestDemo$$' -v -timeout 10m . | grep -v '^=== RUN'
 	@echo "pictures: $(abspath $(BUILD_DIR))/demo/graph.svg $(abspath $(BUILD_DIR))/demo/latency.svg"
 
 ## argo-rollouts: Argo Rollouts' analysis controller judges canaries on Omen's scores (short form)

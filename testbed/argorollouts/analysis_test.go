@@ -20,13 +20,13 @@ import (
 	"github.com/argoproj/argo-rollouts/utils/queue"
 	"github.com/argoproj/argo-rollouts/utils/record"
 	log "github.com/sirupsen/logrus"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubeinformers "k8s.io/client-go/informers"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/yaml"
 
+	"github.com/omen-otel/omen/testbed/demo"
 	"github.com/omen-otel/omen/testbed/harness"
 	"github.com/omen-otel/omen/testbed/trafficgen"
 )
@@ -37,8 +37,8 @@ import (
 const exampleFlush = 10 * time.Second
 
 const (
-	stableVersion = "1.0.0"
-	canaryVersion = "2.0.0"
+	stableVersion = demo.StableVersion
+	canaryVersion = demo.CanaryVersion
 	namespace     = "default"
 )
 
@@ -137,7 +137,7 @@ func TestAnalysis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := trafficgen.Canary{Service: busiest(g.Graph()), Version: canaryVersion, Share: run.share}
+		c := trafficgen.Canary{Service: g.Graph().MostCalled(), Version: canaryVersion, Share: run.share}
 		if i < run.bad {
 			if i%2 == 0 {
 				c.Factor = 3
@@ -161,7 +161,13 @@ func TestAnalysis(t *testing.T) {
 	sending, stopSending := context.WithCancel(ctx)
 	defer stopSending()
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- sendAll(sending, systems, run.traceRate, trafficgen.HTTPSender(col.OTLPHTTP)) }()
+	gens := make([]*trafficgen.Generator, len(systems))
+	for i, s := range systems {
+		gens[i] = s.gen
+	}
+	go func() {
+		sendErr <- trafficgen.SendAll(sending, gens, run.traceRate, trafficgen.HTTPSender(col.OTLPHTTP))
+	}()
 
 	argo := startAnalysisController(ctx, t)
 	select {
@@ -454,53 +460,4 @@ func readYAML[T any](t *testing.T, path string) *T {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return &v
-}
-
-// busiest is the non-entry service with the most requests per trace: a canary on it gets
-// enough requests per flush for 20 % errors on a fifth of them to be told from chance at the
-// short form's rate.
-func busiest(g trafficgen.Graph) string {
-	visits := map[string]float64{}
-	entries := g.Entries()
-	for _, e := range entries {
-		visits[e] = 1 / float64(len(entries))
-	}
-	// Services are in topological order and edges grouped by caller in that order.
-	for _, e := range g.Edges {
-		visits[e.Server] += visits[e.Client] * e.Probability * float64(e.Calls)
-	}
-	best := ""
-	for _, s := range g.Services {
-		if !s.Entry && (best == "" || visits[s.Name] > visits[best]) {
-			best = s.Name
-		}
-	}
-	return best
-}
-
-// sendAll sends every system's traces at rate traces per second each, in one request per tick.
-func sendAll(ctx context.Context, systems []*system, rate float64, send func(context.Context, ptrace.Traces) error) error {
-	const tick = 200 * time.Millisecond
-	owed := make([]float64, len(systems))
-	last := time.Now()
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-ticker.C:
-			td := ptrace.NewTraces()
-			for i, s := range systems {
-				owed[i] += rate * now.Sub(last).Seconds()
-				n := int(owed[i])
-				owed[i] -= float64(n)
-				s.gen.Traces(now, n).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-			}
-			last = now
-			if err := send(ctx, td); err != nil && ctx.Err() == nil {
-				return err
-			}
-		}
-	}
 }

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
-
 	"github.com/omen-otel/omen/internal/names"
 	"github.com/omen-otel/omen/testbed/harness"
 	"github.com/omen-otel/omen/testbed/internal/rcaeval"
@@ -109,7 +107,7 @@ func TestRootCause(t *testing.T) {
 	send := trafficgen.HTTPSender(col.OTLPHTTP)
 	sendErr := make(chan error, 1)
 	sending, stop := context.WithCancel(ctx)
-	go func() { sendErr <- sendAll(sending, gens, run.traceRate, send) }()
+	go func() { sendErr <- trafficgen.SendAll(sending, gens, run.traceRate, send) }()
 
 	select {
 	case <-time.After(warmUp):
@@ -259,34 +257,6 @@ func dumpPoints(t *testing.T, path string, points []harness.SinkPoint) {
 	for _, p := range points {
 		if err := enc.Encode(p); err != nil {
 			t.Fatal(err)
-		}
-	}
-}
-
-// sendAll sends every generator's traces at rate traces per second each, in one request per
-// tick, so that many systems cost the collector no more requests than one.
-func sendAll(ctx context.Context, gens []*trafficgen.Generator, rate float64, send func(context.Context, ptrace.Traces) error) error {
-	const tick = 200 * time.Millisecond
-	owed := make([]float64, len(gens))
-	last := time.Now()
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case now := <-ticker.C:
-			td := ptrace.NewTraces()
-			for i, g := range gens {
-				owed[i] += rate * now.Sub(last).Seconds()
-				n := int(owed[i])
-				owed[i] -= float64(n)
-				g.Traces(now, n).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
-			}
-			last = now
-			if err := send(ctx, td); err != nil && ctx.Err() == nil {
-				return err
-			}
 		}
 	}
 }

@@ -56,6 +56,35 @@ func (g *Generator) Run(ctx context.Context, send func(context.Context, ptrace.T
 	}
 }
 
+// SendAll sends the traces of several generators at rate traces per second each, in one request
+// per 200 ms tick holding all of theirs, until ctx ends; then it returns nil. Like Run it stops
+// at the first send error, unless ctx has ended meanwhile. Each generator's own rate is unused.
+func SendAll(ctx context.Context, gens []*Generator, rate float64, send func(context.Context, ptrace.Traces) error) error {
+	const tick = 200 * time.Millisecond
+	owed := make([]float64, len(gens))
+	last := time.Now()
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case now := <-ticker.C:
+			td := ptrace.NewTraces()
+			for i, g := range gens {
+				owed[i] += rate * now.Sub(last).Seconds()
+				n := int(owed[i])
+				owed[i] -= float64(n)
+				g.Traces(now, n).ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+			}
+			last = now
+			if err := send(ctx, td); err != nil && ctx.Err() == nil {
+				return err
+			}
+		}
+	}
+}
+
 // HTTPSender returns a send function for Run that exports to an OTLP/HTTP receiver at endpoint
 // ("host:port", or a URL with a scheme), posting protobuf to /v1/traces as an SDK does. A response
 // other than 2xx is an error naming the status.

@@ -170,3 +170,36 @@ func TestHTTPSenderNon2xx(t *testing.T) {
 		t.Errorf("send to a failing server: %v, want an error naming 500", err)
 	}
 }
+
+// SendAll keeps each generator's rate, in one request per tick holding every generator's traces.
+func TestSendAllKeepsEachRate(t *testing.T) {
+	t.Parallel() // mostly waiting for the ticker
+	gens := []*trafficgen.Generator{
+		newGenerator(t, trafficgen.Config{Seed: 3, Services: 4, Prefix: "a-"}),
+		newGenerator(t, trafficgen.Config{Seed: 4, Services: 4, Prefix: "b-"}),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	perSystem, requests := map[string]int{}, 0
+	err := trafficgen.SendAll(ctx, gens, 100, func(_ context.Context, td ptrace.Traces) error {
+		requests++
+		for _, s := range spans(td) {
+			if s.ParentSpanID().IsEmpty() {
+				perSystem[s.service[:2]]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("SendAll: %v", err)
+	}
+	// 100 traces/s each for up to 0.7 s, every 200 ms: at least 3 ticks, at most 0.7 s of traces.
+	for _, p := range []string{"a-", "b-"} {
+		if n := perSystem[p]; n < 55 || n > 70 {
+			t.Errorf("system %s: %d traces in 0.7 s at 100/s", p, n)
+		}
+	}
+	if requests < 3 || requests > 4 {
+		t.Errorf("%d requests in 0.7 s, want one per 200 ms tick", requests)
+	}
+}

@@ -356,3 +356,20 @@ func checkServer(t *testing.T, s span, kids []span) {
 		t.Errorf("server span in %s lacks HTTP attributes", s.service)
 	}
 }
+
+// MostCalled counts a service's expected requests per trace through every path to it.
+func TestMostCalled(t *testing.T) {
+	g := trafficgen.Graph{
+		Services: []trafficgen.Service{{Name: "web", Entry: true}, {Name: "api"}, {Name: "auth"}, {Name: "db"}},
+		Edges: []trafficgen.Edge{
+			{Client: "web", Server: "api", Probability: 1, Calls: 1},
+			{Client: "web", Server: "auth", Probability: 1, Calls: 2},
+			{Client: "api", Server: "db", Probability: 0.8, Calls: 2},
+			{Client: "auth", Server: "db", Probability: 0.5, Calls: 1},
+		},
+	}
+	// db: 1×0.8×2 + 2×0.5×1 = 2.6 requests a trace; auth 2; api 1; web is an entry.
+	if got := g.MostCalled(); got != "db" {
+		t.Errorf("MostCalled = %q, want db", got)
+	}
+}

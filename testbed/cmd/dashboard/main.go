@@ -1,7 +1,8 @@
 // Command dashboard writes examples/grafana/omen.json, Omen's Grafana dashboard, with the Grafana
 // Foundation SDK: the services' scores, the service graph (node graph panel) from the edge
-// scores, the open incidents with their likely cause, and the latency of the loudest edges with
-// the model's expected value and band. `go generate ./...` writes it anew, and `make test` checks
+// scores, the open incidents with their likely cause, the latency of the loudest edges with the
+// model's expected value and band, and a service's versions side by side (a canary against the
+// stable version). `go generate ./...` writes it anew, and `make test` checks
 // that the committed file is what this command writes; the end-to-end tests run every query of
 // it against a real Prometheus holding Omen's scores.
 //
@@ -28,7 +29,7 @@ import (
 const (
 	queryServiceScores = `max by (service_name) (anomaly_unified_score{anomaly_group="service_graph.service"})`
 	queryRootCause     = `max by (service_name) (anomaly_root_cause)`
-	queryIncidents     = `max by (anomaly_incident_id, service_name) (anomaly_incident_service) == 1`
+	queryIncidents     = `max by (anomaly_incident_id, service_name, service_version) (anomaly_incident_cause)`
 	querySeverity      = `max by (anomaly_incident_id) (anomaly_incident) > 0`
 	// The node graph wants nodes with an id and a main stat, edges with an id, a source and a
 	// target: label_join makes the edge's id from its ends.
@@ -40,6 +41,12 @@ const (
 	queryExpected     = `max by (client, server) (anomaly_expected{anomaly_feature="latency_mean"})`
 	queryLower        = `max by (client, server) (anomaly_lower{anomaly_feature="latency_mean"})`
 	queryUpper        = `max by (client, server) (anomaly_upper{anomaly_feature="latency_mean"})`
+	// The versions of the service the dashboard's variable picks, side by side: each version's
+	// own score over its incoming edges, and its mean latency from the connector's metrics
+	// (edges split by server_service.version).
+	queryVersionsOf     = `label_values(anomaly_unified_score{anomaly_group="service_graph.service_version"}, service_name)`
+	queryVersionScores  = `max by (service_version) (anomaly_unified_score{anomaly_group="service_graph.service_version", service_name="$service"})`
+	queryVersionLatency = `sum by (server_service_version) (rate(traces_service_graph_request_server_seconds_sum{server="$service"}[1m])) / sum by (server_service_version) (rate(traces_service_graph_request_server_seconds_count{server="$service"}[1m]))`
 )
 
 func main() {
@@ -89,6 +96,13 @@ func build() (dashboard.Dashboard, error) {
 		Time("now-1h", "now").
 		Timezone(common.TimeZoneBrowser).
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Prometheus").Type("prometheus")).
+		WithVariable(dashboard.NewQueryVariableBuilder("service").
+			Label("Service with versions").
+			Description("A service whose edges are split by version (a rollout in progress).").
+			Datasource(datasource()).
+			Query(dashboard.StringOrMap{String: ptr(queryVersionsOf)}).
+			Definition(queryVersionsOf).
+			Refresh(dashboard.VariableRefreshOnTimeRangeChanged)).
 		WithRow(dashboard.NewRowBuilder("Services")).
 		WithPanel(timeseries.NewPanelBuilder().
 			Title("Anomaly score per service").
@@ -126,5 +140,17 @@ func build() (dashboard.Dashboard, error) {
 			Title("Mean latency score of the loudest edges").
 			Min(0).Max(10).Height(8).Span(12).
 			WithTarget(query("A", queryLatencyScore, "{{client}} → {{server}}"))).
+		WithRow(dashboard.NewRowBuilder("Canary against stable: $service")).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Score per version").
+			Description("Each version's own score over the edges into it; a canary's edges are scored against the stable version's models from its first flush. 7 pages, and fails examples/argo-rollouts' analysis.").
+			Min(0).Max(10).Height(8).Span(12).
+			WithTarget(query("A", queryVersionScores, "{{service_version}}"))).
+		WithPanel(timeseries.NewPanelBuilder().
+			Title("Mean latency per version").
+			Unit("s").Height(8).Span(12).
+			WithTarget(query("A", queryVersionLatency, "{{server_service_version}}"))).
 		Build()
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -25,6 +25,18 @@ type Chart struct {
 	Threshold float64
 	// Windows are labelled anomalies, as row ranges [start, end], shaded in both panels.
 	Windows [][2]int
+	// Baseline is an optional series to compare Value with, drawn dashed (a canary's stable
+	// version); NaN where it has none. ValueLabel and BaselineLabel name the two in a legend.
+	Baseline                  []float64
+	ValueLabel, BaselineLabel string
+	// Marks are moments drawn as vertical lines across both panels, with their labels.
+	Marks []Mark
+}
+
+// Mark is one moment of a chart, such as a canary's start.
+type Mark struct {
+	At    time.Time
+	Label string
 }
 
 const (
@@ -36,6 +48,8 @@ const (
 	colorExpected      = "#7f7f7f"
 	colorBand          = "#d9d9d9"
 	colorScore         = "#c55a11"
+	colorBaseline      = "#548235"
+	colorMark          = "#404040"
 	colorWindow        = "#ffe699"
 	colorDetection     = "#c00000"
 	fontFamily         = "font-family=\"sans-serif\""
@@ -49,13 +63,13 @@ func (c Chart) WriteSVG(w io.Writer) error {
 	if n == 0 {
 		return fmt.Errorf("chart %q: no points", c.Title)
 	}
-	for name, s := range map[string][]float64{"value": c.Value, "expected": c.Expected, "lower": c.Lower, "upper": c.Upper, "score": c.Score} {
+	for name, s := range map[string][]float64{"value": c.Value, "expected": c.Expected, "lower": c.Lower, "upper": c.Upper, "score": c.Score, "baseline": c.Baseline} {
 		if s != nil && len(s) != n {
 			return fmt.Errorf("chart %q: %s has %d points, the time axis %d", c.Title, name, len(s), n)
 		}
 	}
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for _, s := range [][]float64{c.Value, c.Expected, c.Lower, c.Upper} {
+	for _, s := range [][]float64{c.Value, c.Expected, c.Lower, c.Upper, c.Baseline} {
 		for _, v := range s {
 			if !math.IsNaN(v) && !math.IsInf(v, 0) {
 				lo, hi = min(lo, v), max(hi, v)
@@ -89,7 +103,23 @@ func (c Chart) WriteSVG(w io.Writer) error {
 		band(&b, n, x, yValue, c.Lower, c.Upper)
 	}
 	line(&b, n, x, yValue, c.Expected, colorExpected, "expected")
+	if c.Baseline != nil {
+		b.WriteString(`<g stroke-dasharray="6 3">` + "\n")
+		line(&b, n, x, yValue, c.Baseline, colorBaseline, "baseline")
+		b.WriteString("</g>\n")
+	}
 	line(&b, n, x, yValue, c.Value, colorValue, "value")
+	for _, m := range c.Marks {
+		if m.At.Before(t0) || m.At.After(t1) {
+			continue
+		}
+		mx := left + (width-left-right)*m.At.Sub(t0).Seconds()/span
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="%.0f" y2="%.0f" stroke="%s" stroke-dasharray="2 3"/>`+"\n", mx, mx, top, bottom, colorMark)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" %s font-size="11" fill="%s">%s</text>`+"\n", mx+4, top+12, fontFamily, colorMark, escape(m.Label))
+	}
+	if c.ValueLabel != "" || c.BaselineLabel != "" {
+		legend(&b, []string{colorValue, colorBaseline}, []string{c.ValueLabel, c.BaselineLabel})
+	}
 	line(&b, n, x, yScore, c.Score, colorScore, "score")
 	if c.Threshold > 0 && c.Score != nil {
 		fmt.Fprintf(&b, `<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="4 3"/>`+"\n",
@@ -143,6 +173,19 @@ func line(b *strings.Builder, n int, x func(int) float64, y func(float64) float6
 		}
 	}
 	flush()
+}
+
+// legend names the lines below the time axis, between its two ends; an empty label is left out.
+func legend(b *strings.Builder, colors, labels []string) {
+	lx, ly := width/2-180, bottom+18
+	for i, l := range labels {
+		if l == "" {
+			continue
+		}
+		fmt.Fprintf(b, `<line x1="%.0f" x2="%.0f" y1="%.0f" y2="%.0f" stroke="%s" stroke-width="2"/>`+"\n", lx, lx+20, ly-4, ly-4, colors[i])
+		fmt.Fprintf(b, `<text x="%.0f" y="%.0f" %s font-size="11">%s</text>`+"\n", lx+24, ly, fontFamily, escape(l))
+		lx += 180
+	}
 }
 
 // band fills the area between lower and upper where both are known.

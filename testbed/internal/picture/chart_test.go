@@ -69,3 +69,26 @@ func TestChartRefusesWhatItCannotDraw(t *testing.T) {
 	assert.ErrorContains(t, c.WriteSVG(new(strings.Builder)), "outside")
 	assert.Error(t, Chart{}.WriteSVG(new(strings.Builder)))
 }
+
+// A canary's chart: its latency beside the stable version's, dashed, a legend naming both, and
+// the canary's start and end marked.
+func TestChartBaselineAndMarks(t *testing.T) {
+	c := testChart(60)
+	c.Baseline = make([]float64, 60)
+	for i := range c.Baseline {
+		c.Baseline[i] = 100
+	}
+	c.ValueLabel, c.BaselineLabel = "canary 2.0.0", "stable 1.0.0"
+	c.Marks = []Mark{{c.T[10], "canary"}, {c.T[59].Add(time.Hour), "outside the chart"}}
+	var b strings.Builder
+	require.NoError(t, c.WriteSVG(&b))
+	svg := b.String()
+	require.NoError(t, xml.Unmarshal([]byte(svg), new(struct{ XMLName xml.Name })))
+	assert.Contains(t, svg, "<title>baseline</title>")
+	assert.Contains(t, svg, ">canary 2.0.0<")
+	assert.Contains(t, svg, ">stable 1.0.0<")
+	assert.Contains(t, svg, ">canary<")
+	assert.NotContains(t, svg, "outside the chart")
+	c.Baseline = c.Baseline[:10]
+	assert.Error(t, c.WriteSVG(new(strings.Builder)), "a baseline of another length")
+}

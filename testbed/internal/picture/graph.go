@@ -22,8 +22,10 @@ type Service struct {
 	Name string
 	// Score is the service's unified score, 0 to 10; RootCause its root-cause score.
 	Score, RootCause float64
-	// Cause marks the likely cause of an incident.
-	Cause bool
+	// Cause marks the likely cause of an incident; Version is the cause's version when the
+	// incident names one (a bad canary's).
+	Cause   bool
+	Version string
 }
 
 // Call is one client→server edge with its unified score. A client that is no service of the
@@ -123,7 +125,9 @@ func (g Graph) WriteSVG(w io.Writer) error {
 			label = fmt.Sprintf("%s %.1f", n, s.Score)
 			if s.Cause {
 				stroke, width = "#c00000", 4
-				label = "likely cause: " + label
+				if s.Version != "" {
+					label = fmt.Sprintf("%s version %s %.1f", n, s.Version, s.Score)
+				}
 			}
 		}
 		tip := n
@@ -133,6 +137,9 @@ func (g Graph) WriteSVG(w io.Writer) error {
 		fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="%.0f" fill="%s" stroke="%s" stroke-width="%.0f"><title>%s</title></circle>`+"\n",
 			p[0], p[1], r, fill, stroke, width, escape(tip))
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", p[0], p[1]+r+14, escape(label))
+		if s != nil && s.Cause {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#c00000" font-weight="bold">likely cause</text>`+"\n", p[0], p[1]-r-8)
+		}
 	}
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())

@@ -27,8 +27,15 @@ func TestGraphMarksTheCause(t *testing.T) {
 	require.NoError(t, xml.Unmarshal([]byte(svg), new(struct{ XMLName xml.Name })))
 	assert.Equal(t, 5, strings.Count(svg, "<circle"), "four services and the outside world")
 	assert.Equal(t, 5, strings.Count(svg, "<line"))
-	assert.Contains(t, svg, "likely cause: payments 9.5")
-	assert.Equal(t, 1, strings.Count(svg, "likely cause:"))
+	assert.Contains(t, svg, ">likely cause<")
+	assert.Contains(t, svg, ">payments 9.5<")
+	assert.Equal(t, 1, strings.Count(svg, "likely cause"))
 	assert.Contains(t, svg, `stroke="#c00000" stroke-width="4"`)
 	assert.Error(t, Graph{}.WriteSVG(new(strings.Builder)))
+
+	// A bad canary: the cause's version is named.
+	g.Services[2].Version = "2.0.0"
+	b.Reset()
+	require.NoError(t, g.WriteSVG(&b))
+	assert.Contains(t, b.String(), ">payments version 2.0.0 9.5<")
 }
