@@ -425,7 +425,7 @@ func TestRejectsBadPoints(t *testing.T) {
 func finiteState(t *testing.T, m *Model) {
 	t.Helper()
 	s := m.State()
-	for i, f := range []float64{s.MeanDT, s.Level, s.Var, s.Recent, float64(s.CusumUp), float64(s.CusumDn), float64(s.ShortLik.Avg), float64(s.ShortLik.Mean), float64(s.ShortLik.Var), float64(s.MidLik.Avg), float64(s.MidLik.Var), float64(s.Carry), s.SpikeTail.Rate, s.SpikeTail.Excess, s.LikTail.Rate, s.LikTail.Excess, s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale, s.Prev, float64(s.RepeatStart), float64(s.RepeatCont)} {
+	for i, f := range []float64{float64(s.MeanDT), s.Level, s.Var, s.Recent, float64(s.CusumUp), float64(s.CusumDn), float64(s.ShortLik.Avg), float64(s.ShortLik.Mean), float64(s.ShortLik.Var), float64(s.MidLik.Avg), float64(s.MidLik.Var), float64(s.Carry), float64(s.SpikeTail.Rate), float64(s.SpikeTail.Excess), float64(s.LikTail.Rate), float64(s.LikTail.Excess), float64(s.Change.Tail.Rate), float64(s.Change.Tail.Excess), float64(s.Change.Ref), float64(s.Change.Peak), s.VolVar, s.Max, s.Min, s.PlainErr, s.SeasonalErr, s.ProfileScale, s.Prev, float64(s.RepeatStart), float64(s.RepeatCont)} {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("state field %d is %v: %+v", i, f, s)
 		}
@@ -493,12 +493,26 @@ func TestDeterministic(t *testing.T) {
 }
 
 func TestMarshalRoundTrip(t *testing.T) {
-	for _, cfg := range []Config{plainConfig(), seasonalConfig()} {
+	for _, tc := range []struct {
+		cfg    Config
+		counts bool
+	}{{plainConfig(), false}, {seasonalConfig(), false}, {seasonalConfig(), true}} {
+		cfg := tc.cfg
 		p := mustParams(t, cfg)
 		vals := gaussian(6000, 10)
 		vals[4000] += 80
+		if tc.counts {
+			// A count, whose changepoint hypotheses are of its rate, with a rise.
+			vals = noise("poisson", 6000, 10)
+			for i := 3500; i < 4500; i++ {
+				vals[i] += vals[i-1000]
+			}
+		}
 		orig := New(p)
 		run(orig, 0, vals[:3000])
+		if tc.counts && !orig.State().Change.Counts {
+			t.Fatal("the count series is not scored as a count; the case shows nothing")
+		}
 		data, err := orig.MarshalBinary()
 		if err != nil {
 			t.Fatal(err)
