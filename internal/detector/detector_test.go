@@ -152,36 +152,47 @@ func poisson(rng *rand.Rand, mean float64) float64 {
 }
 
 // TestCalibrationBeyondGaussian checks what 3 and 7 mean on other kinds of series the model
-// meets: small integer counts (Poisson, and over-dispersed), a daily cycle, and heavy tails.
-// Scores >= 3 stay at most on the order of 1 point in 1,000 and, but on heavy tails, none
-// reaches 7. On counts the scores are discrete (a count of 3 is as surprising as it is), so the
-// rate of 3 may fall well below 1 in 1,000; on continuous series it is checked from both sides.
-// On heavy tails (Student t, log-normal) the short-run likelihood assumes a Gaussian average
-// of the deviations and some points reach 7: their number is logged, not yet asserted.
+// meets: small integer counts (Poisson, and over-dispersed), a daily cycle, and heavy tails
+// (Student t with 5 degrees of freedom, log-normal). Scores >= 3 stay at most on the order of
+// 1 point in 1,000, and none reaches 7 (1 in 10 million). On counts the scores are discrete (a
+// count of 3 is as surprising as it is), so the rate of 3 may fall well below 1 in 1,000; on
+// continuous series it is checked from both sides. Heavy tails are run on three seeds (600,000
+// points): a few points in a million still reach 7 there (the tails are fitted on what the
+// series showed, not on what it may show), at most 10 in the 600,000 are allowed; before the
+// tails went on as power laws beyond their knees, 13 to 17 in 200,000 did.
 func TestCalibrationBeyondGaussian(t *testing.T) {
 	const n = 200000
 	for _, tc := range []struct {
 		kind            string
 		discrete, heavy bool
 	}{{"poisson", true, false}, {"overdispersed", true, false}, {"seasonal", false, false}, {"t5", false, true}, {"lognormal", false, true}} {
-		res := run(New(mustParams(t, Default())), 0, noise(tc.kind, n, 1))
-		over3, over7, maxScore := 0, 0, 0.0
-		for _, r := range res {
-			if r.Score >= 3 {
-				over3++
-			}
-			if r.Score >= 7 {
-				over7++
-			}
-			maxScore = max(maxScore, r.Score)
+		seeds := uint64(1)
+		if tc.heavy {
+			seeds = 3
 		}
-		frac := float64(over3) / n
-		t.Logf("%s: fraction >= 3: %.2e, %d points >= 7, max score %.2f", tc.kind, frac, over7, maxScore)
+		over3, over7, maxScore := 0, 0, 0.0
+		for seed := uint64(1); seed <= seeds; seed++ {
+			for _, r := range run(New(mustParams(t, Default())), 0, noise(tc.kind, n, seed)) {
+				if r.Score >= 3 {
+					over3++
+				}
+				if r.Score >= 7 {
+					over7++
+				}
+				maxScore = max(maxScore, r.Score)
+			}
+		}
+		points := float64(n * seeds)
+		frac := float64(over3) / points
+		t.Logf("%s: %.0f points, fraction >= 3: %.2e, %d points >= 7, max score %.2f", tc.kind, points, frac, over7, maxScore)
 		if frac > 3e-3 || (!tc.discrete && frac < 1e-4) {
 			t.Errorf("%s: fraction of scores >= 3 is %.2e, want ~1e-3", tc.kind, frac)
 		}
 		if !tc.heavy && maxScore >= 7 {
 			t.Errorf("%s: max score %.2f on noise, want < 7", tc.kind, maxScore)
+		}
+		if tc.heavy && over7 > 10 {
+			t.Errorf("%s: %d points of %.0f score >= 7, want at most 10", tc.kind, over7, points)
 		}
 	}
 }

@@ -255,6 +255,11 @@ const (
 	changeRate = 0.01
 	// likU is where the fitted tail of the likelihood's deviation starts.
 	likU = 2.0
+	// gaussLikExcess is the mean excess over likU of a standard Gaussian.
+	gaussLikExcess = 0.373
+	// likKnee is the deviation of the short likelihood up to which its
+	// Gaussian tail is trusted on every series.
+	likKnee = 4.0
 	// midWindows is the length of the likelihood's second window in short
 	// windows.
 	midWindows = 4
@@ -264,6 +269,8 @@ const (
 	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
+	// spikeKnee is where the fitted tail of |z| turns into a power law.
+	spikeKnee = 5.5
 	// holdShort is the short average of |z| from which, with HoldShifts,
 	// the recent points count as a sustained deviation: about 1 on
 	// Gaussian noise, above 1.5 after one point beyond 6 standard deviations.
@@ -401,7 +408,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 			spikeZ = min(math.Sqrt2*math.Erfcinv(pc), maxZ)
 		}
 	}
-	pSpike := s.SpikeTail.pFloor(spikeZ, spikeU, aLong)
+	pSpike := s.SpikeTail.pPareto(spikeZ, spikeU, aLong, spikeKnee)
 	if !held {
 		s.SpikeTail.Learn(spikeZ, spikeU, aLong, p.aTail)
 	}
@@ -414,6 +421,12 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	switch {
 	case count:
 		pLik = s.LikTail.pFloor(dLik, likU, aLong)
+	case dLik > likKnee && float64(s.LikTail.Excess) > gaussLikExcess:
+		// On a heavy-tailed series the short average of |z| has a heavier
+		// tail than a Gaussian's: beyond likKnee its deviation is shrunk by
+		// the Gaussian's mean excess above likU over the series' own.
+		d := likKnee + (dLik-likKnee)*gaussLikExcess/float64(s.LikTail.Excess)
+		pLik = 0.5 * math.Erfc(d/math.Sqrt2)
 	case dLik > lowLik:
 		pLik = 0.5 * math.Erfc(dLik/math.Sqrt2)
 	}

@@ -32,6 +32,19 @@ func (t *Tail) pAt(x, u, rate float64) float64 {
 	return min(1, rate*math.Exp(-(x-u)/float64(t.Excess)))
 }
 
+// pPareto is pFloor, but beyond knee the tail goes on as a power law with
+// the exponential's slope at the knee (P ∝ x^(-knee/Excess)): far beyond the
+// values the tail was fitted on, a heavy tail (Student-t, Pareto) keeps
+// falling by a factor per doubling, not per unit, and an exponential would
+// call its rare large values impossible. Below the knee it is pFloor.
+func (t *Tail) pPareto(x, u, aRate, knee float64) float64 {
+	if x <= knee {
+		return t.pFloor(x, u, aRate)
+	}
+	e := float64(t.Excess)
+	return t.pFloor(knee, u, aRate) * math.Exp(-knee/e*math.Log(x/knee))
+}
+
 // Learn folds x into the fit. aRate is the per-point rate, aExcess the
 // per-exceedance rate. The excess is capped at maxExcessGrowth times the
 // current scale so that one giant value cannot flatten the tail it is
