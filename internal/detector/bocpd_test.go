@@ -104,12 +104,17 @@ func TestChangepointScoresOnce(t *testing.T) {
 	}
 }
 
-// TestExpW: the changepoint's own exponential and log1p agree with the math package's over
+// TestExpW: the changepoint's own exponential, log1p and log agree with the math package's over
 // the range of log weights and odds they see.
 func TestExpW(t *testing.T) {
 	for x := float64(bocMinLW); x <= bocMaxLW; x += 0.001 {
 		if got, want := expW(x), math.Exp(x); math.Abs(got-want) > 1e-8*want {
 			t.Fatalf("expW(%v) = %v, math.Exp %v", x, got, want)
+		}
+	}
+	for y := 1.0; y < 1e30; y *= 1.0001 {
+		if got, want := logW(y), math.Log(y); math.Abs(got-want) > 1e-10*max(want, 1) {
+			t.Fatalf("logW(%v) = %v, math.Log %v", y, got, want)
 		}
 	}
 	for x := 0.0; x < 10; x += 1e-5 {
