@@ -277,8 +277,8 @@ func gamma(rng *rand.Rand, shape float64) float64 {
 // counts: errors or failures per interval, Poisson or over-dispersed (a gamma-mixed Poisson,
 // as errors come in small clusters), with a mean of 0.03 to 3 per interval (most well below 1:
 // a job that fails once a day or two, counted per hour) and, on some, a daily shape. Their
-// anomalies are bursts of a few intervals and sustained rises of the rate by half to three
-// times itself, which no single interval shows.
+// anomalies are bursts of a few intervals and sustained rises of the rate (by half to twice
+// itself, plus 0.05 to 0.5), which no single interval shows.
 func counts(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []injector) {
 	mean := []float64{0.03, 0.08, 0.15, 0.3, 0.6, 1, 3}[rng.IntN(7)]
 	shape := math.Inf(1)
