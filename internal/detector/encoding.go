@@ -10,7 +10,7 @@ import (
 // encodingVersion is bumped whenever State's fields or their meaning change,
 // so a processor restarting with old checkpoints starts fresh instead of
 // misreading them.
-const encodingVersion = 5
+const encodingVersion = 6
 
 // MarshalBinary encodes the state and seasonal profile as: version byte,
 // State fields in declaration order (little endian), uint32 number of

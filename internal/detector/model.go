@@ -17,7 +17,8 @@
 //	score 7 ≈ 1 point in 10,000,000
 //
 // p is the smallest of the tail probabilities of the individual tests (spike,
-// anomaly likelihood, novelty), each divided by its share of the false-alarm
+// anomaly likelihood, novelty, repeat, and a Bayesian online changepoint test,
+// see bocpd.go), each divided by its share of the false-alarm
 // budget (weighted Bonferroni: the shares sum to at most 1), so combining
 // tests does not inflate the false-alarm rate. A series of small
 // non-negative integers (errors per interval) is scored as a count: its
@@ -134,9 +135,8 @@ func (p *Params) Config() Config { return p.cfg }
 // can be copied, marshalled and compared; the seasonal profile lives in a
 // separate allocation because it is optional and its size is configured.
 type State struct {
-	N      int64   // accepted points
-	LastTS int64   // unix nanos of the last accepted point
-	MeanDT float64 // EWMA of the sampling interval in nanos (gaps excluded)
+	N      int64 // accepted points
+	LastTS int64 // unix nanos of the last accepted point
 
 	Level float64 // robust EWMA of the deseasonalised value
 	Var   float64 // robust EWMA of the squared residual
@@ -149,16 +149,6 @@ type State struct {
 	// re-anchored to it when the CUSUM confirms a level shift.
 	Recent float64
 
-	// The statistics in standard deviations or score units, whose range
-	// is bounded (by maxZ), are float32: their precision is far beyond
-	// what they are compared with, and the halved size keeps the state in
-	// its budget.
-	CusumUp, CusumDn float32
-	Carry            float32 // refractory suppression, in score units
-	// ShortLik and MidLik are the anomaly likelihood over the short window
-	// and over one four times as long.
-	ShortLik, MidLik Lik
-
 	// Max and Min are the range of every value accepted so far, for the
 	// novelty test.
 	Max, Min float64
@@ -170,20 +160,40 @@ type State struct {
 	// ProfileScale is the unit of the seasonal profile's quantised offsets.
 	ProfileScale float64
 
+	// Prev is the last value, for the repeat test.
+	Prev float64
+
+	// The fields below are float32 (or smaller): statistics in standard
+	// deviations or score units, rates, and the sampling interval, whose
+	// precision is far beyond what they are compared with; the halved size
+	// keeps the state in its budget.
+
+	// MeanDT is an EWMA of the sampling interval in nanos (gaps excluded).
+	MeanDT float32
+
+	CusumUp, CusumDn float32
+	Carry            float32 // refractory suppression, in score units
+	// ShortLik and MidLik are the anomaly likelihood over the short window
+	// and over one four times as long.
+	ShortLik, MidLik Lik
+
 	// SpikeTail is the fitted tail of |z| above spikeU.
 	SpikeTail Tail
 	// LikTail is the fitted tail of the anomaly likelihood's deviation
 	// above likU.
 	LikTail Tail
 
-	// Prev is the last value and Repeats how many points in a row repeated
-	// it exactly, for the repeat test (a series that stops moving):
-	// RepeatStart is the long-run share of the points after a change that
-	// repeat their predecessor, RepeatCont the share of those after a
-	// repeat that repeat again.
-	Prev                    float64
+	// Repeats is how many points in a row repeated Prev exactly, for the
+	// repeat test (a series that stops moving): RepeatStart is the
+	// long-run share of the points after a change that repeat their
+	// predecessor, RepeatCont the share of those after a repeat that
+	// repeat again.
 	Repeats                 float32
 	RepeatStart, RepeatCont float32
+
+	// Change is the truncated run-length posterior of the changepoint
+	// test (see bocpd.go).
+	Change Changepoint
 
 	// NotCount is set once a value was not a non-negative integer: until
 	// then the series may be a count and is scored as one while its
@@ -228,9 +238,9 @@ const (
 	maxGapSteps = 1e6
 	// AlertScore is the score from which the refractory carry engages.
 	AlertScore = 3.0
-	// spikeShare, novelShare, likShare, midShare and repeatShare are the
-	// tests' shares of the false-alarm budget (weighted Bonferroni; they sum
-	// to 11/12 <= 1). The likelihoods get the smallest: their Gaussian tail
+	// spikeShare, novelShare, likShare, midShare, repeatShare and
+	// changeShare are the tests' shares of the false-alarm budget (weighted
+	// Bonferroni; they sum to 1). The likelihoods get the smallest: their Gaussian tail
 	// is an approximation (a short average of a heavy-tailed |z| has a
 	// heavier tail), and on NAB the short one raised most of the false
 	// alarms at an equal share.
@@ -239,8 +249,17 @@ const (
 	likShare    = 1.0 / 12
 	midShare    = 1.0 / 12
 	repeatShare = 1.0 / 12
+	changeShare = 1.0 / 12
+	// changeRate is the prior rate of runs of the changepoint's log odds
+	// above bocU.
+	changeRate = 0.01
 	// likU is where the fitted tail of the likelihood's deviation starts.
 	likU = 2.0
+	// gaussLikExcess is the mean excess over likU of a standard Gaussian.
+	gaussLikExcess = 0.373
+	// likKnee is the deviation of the short likelihood up to which its
+	// Gaussian tail is trusted on every series.
+	likKnee = 4.0
 	// midWindows is the length of the likelihood's second window in short
 	// windows.
 	midWindows = 4
@@ -250,6 +269,8 @@ const (
 	lowLik = 1.3
 	// spikeU is where the fitted tail of |z| starts.
 	spikeU = 2.0
+	// spikeKnee is where the fitted tail of |z| turns into a power law.
+	spikeKnee = 5.5
 	// holdShort is the short average of |z| from which, with HoldShifts,
 	// the recent points count as a sustained deviation: about 1 on
 	// Gaussian noise, above 1.5 after one point beyond 6 standard deviations.
@@ -285,6 +306,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		// Gaussian deviation of the likelihood.
 		s.SpikeTail = Tail{Rate: 0.0455, Excess: 0.37}
 		s.LikTail = Tail{Rate: 0.02275, Excess: 0.373}
+		s.Change.init0()
 		s.NotCount = !isCount(v)
 		s.Prev = v
 		s.RepeatCont = 0.5
@@ -293,14 +315,16 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 
 	// Elapsed time in samples: 1 for regular data, more after a gap.
 	steps := 1.0
+	meanDT := float64(s.MeanDT)
 	if dt := float64(ts - s.LastTS); dt > 0 {
-		if s.MeanDT == 0 {
-			s.MeanDT = dt
-		} else if dt > 1.5*s.MeanDT {
-			steps = min(dt/s.MeanDT, maxGapSteps)
+		if meanDT == 0 {
+			meanDT = dt
+		} else if dt > 1.5*meanDT {
+			steps = min(dt/meanDT, maxGapSteps)
 		} else {
-			s.MeanDT += 0.05 * (dt - s.MeanDT)
+			meanDT += 0.05 * (dt - meanDT)
 		}
+		s.MeanDT = float32(meanDT)
 	}
 	aLevel, aScale, aVol := p.aLevel, p.aScale, p.aVol
 	if steps > 1 {
@@ -357,6 +381,22 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	// a count.
 	s.NotCount = s.NotCount || !isCount(v)
 	count := !s.NotCount && expected <= maxCountMean
+
+	// The changepoint test: the posterior odds of a recent change of level
+	// against none, on the winsorised z (whose shifts follow the baseline's
+	// move towards this point), or for a count on its rate.
+	// Before the scale is learned (warm-up) its z says nothing of a change.
+	s.Change.mode(count)
+	dChange := math.Inf(-1)
+	switch {
+	case !warm:
+		s.Change.reset()
+	case count:
+		dChange = s.Change.stepCount(v, expected, max(1, sd*sd/max(expected, countPrior/p.countWindow)), aLevel*zc*sd)
+	default:
+		dChange = s.Change.step(zc, aLevel*zc)
+	}
+	pChange := s.Change.p(dChange, aLong, p.aTail, !held)
 	// The spike test fits the tail of |z|, or for a count of its
 	// count-likelihood equivalent: the |z| of a Gaussian as unlikely as the
 	// count under its negative binomial. Fitting the tail of that, rather
@@ -368,7 +408,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 			spikeZ = min(math.Sqrt2*math.Erfcinv(pc), maxZ)
 		}
 	}
-	pSpike := s.SpikeTail.P(spikeZ, spikeU)
+	pSpike := s.SpikeTail.pPareto(spikeZ, spikeU, aLong, spikeKnee)
 	if !held {
 		s.SpikeTail.Learn(spikeZ, spikeU, aLong, p.aTail)
 	}
@@ -380,7 +420,13 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	pLik := 1.0
 	switch {
 	case count:
-		pLik = s.LikTail.P(dLik, likU)
+		pLik = s.LikTail.pFloor(dLik, likU, aLong)
+	case dLik > likKnee && float64(s.LikTail.Excess) > gaussLikExcess:
+		// On a heavy-tailed series the short average of |z| has a heavier
+		// tail than a Gaussian's: beyond likKnee its deviation is shrunk by
+		// the Gaussian's mean excess above likU over the series' own.
+		d := likKnee + (dLik-likKnee)*gaussLikExcess/float64(s.LikTail.Excess)
+		pLik = 0.5 * math.Erfc(d/math.Sqrt2)
 	case dLik > lowLik:
 		pLik = 0.5 * math.Erfc(dLik/math.Sqrt2)
 	}
@@ -400,8 +446,8 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 	if dMid > lowLik {
 		pMid = 0.5 * math.Erfc(dMid/math.Sqrt2)
 	}
-	// Multiplying by the constant inverse shares saves five divisions.
-	pMin := min(pSpike*(1/spikeShare), pLik*(1/likShare), pNovel*(1/novelShare), pRepeat*(1/repeatShare), pMid*(1/midShare))
+	// Multiplying by the constant inverse shares saves six divisions.
+	pMin := min(pSpike*(1/spikeShare), pLik*(1/likShare), pNovel*(1/novelShare), pRepeat*(1/repeatShare), pMid*(1/midShare), pChange*(1/changeShare))
 	raw := 0.0
 	if !(pMin >= 1) {
 		raw = min(10, max(0, -math.Log10(pMin)))
@@ -433,6 +479,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		// Re-anchor: the old level is stale, start from the recent one.
 		s.Level = s.Recent
 		s.CusumUp, s.CusumDn = 0, 0
+		s.Change.reset()
 	} else {
 		s.Level += aLevel * clipped
 	}
@@ -447,7 +494,7 @@ func (m *Model) Update(ts int64, v float64) (Result, Skip) {
 		s.VolVar = min((1-aVol)*s.VolVar+aVol*sq, maxVar)
 	}
 	if m.profile != nil {
-		m.updateProfile(ts, dBucket, wBucket, s.MeanDT, finite(v-s.Level))
+		m.updateProfile(ts, dBucket, wBucket, meanDT, finite(v-s.Level))
 	}
 	s.N++
 	s.LastTS = ts

@@ -105,7 +105,7 @@ func generate(seed uint64, ci int, cat string, i int, inject bool) *Series {
 	case Requests:
 		values, injectors = requests(base, n, hours)
 	case Latency:
-		values, injectors = latency(base, n)
+		values, injectors = latency(base, n, hours)
 	case Degradation:
 		values, injectors = degradation(base, n, hours)
 	case Flatline:
@@ -274,10 +274,13 @@ func gamma(rng *rand.Rand, shape float64) float64 {
 	}
 }
 
-// counts: errors per interval, Poisson or over-dispersed (a gamma-mixed Poisson, as errors
-// come in small clusters), with a mean of 0.2 to 3 per interval and, on some, a daily shape.
+// counts: errors or failures per interval, Poisson or over-dispersed (a gamma-mixed Poisson,
+// as errors come in small clusters), with a mean of 0.03 to 3 per interval (most well below 1:
+// a job that fails once a day or two, counted per hour) and, on some, a daily shape. Their
+// anomalies are bursts of a few intervals and sustained rises of the rate (by half to twice
+// itself, plus 0.05 to 0.5), which no single interval shows.
 func counts(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []injector) {
-	mean := []float64{0.2, 0.5, 1, 2, 3}[rng.IntN(5)]
+	mean := []float64{0.03, 0.08, 0.15, 0.3, 0.6, 1, 3}[rng.IntN(7)]
 	shape := math.Inf(1)
 	if rng.IntN(2) == 0 {
 		shape = between(rng, 1.5, 5)
@@ -299,7 +302,7 @@ func counts(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []inject
 			kind:     "burst",
 			duration: func(rng *rand.Rand, _, _ int) int { return 1 + rng.IntN(4) },
 			apply: func(rng *rand.Rand, v []float64, s, e int) {
-				extra := between(rng, 3, 8) + 2*mean
+				extra := between(rng, 2, 6) + 2*mean
 				for j := s; j <= e; j++ {
 					v[j] += poisson(rng, extra)
 				}
@@ -309,7 +312,7 @@ func counts(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []inject
 			kind:     "sustained_rise",
 			duration: func(rng *rand.Rand, _, width int) int { return width/2 + rng.IntN(width) },
 			apply: func(rng *rand.Rand, v []float64, s, e int) {
-				extra := mean*between(rng, 0.8, 2) + between(rng, 0.3, 1.5)
+				extra := mean*between(rng, 0.5, 2) + between(rng, 0.05, 0.5)
 				for j := s; j <= e; j++ {
 					v[j] += poisson(rng, extra)
 				}
@@ -318,17 +321,22 @@ func counts(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []inject
 	}
 }
 
-// requests: a request rate of 20 to 2,000 per second with a daily shape, lower weekends and a
-// few percent of multiplicative noise.
+// requests: a request rate or an ingress volume of 20 to 2,000 per second with a daily shape,
+// a weekly one (each day of the week its own level, weekends lower) and a few percent of
+// multiplicative noise.
 func requests(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []injector) {
 	level := math.Exp(between(rng, math.Log(20), math.Log(2000)))
 	amp := between(rng, 0.3, 0.7)
 	weekend := between(rng, 0.4, 0.8)
+	var day [7]float64
+	for d := range day {
+		day[d] = between(rng, 0.85, 1.15)
+	}
 	noise := between(rng, 0.02, 0.06)
 	vals := make([]float64, n)
 	for j := range vals {
 		h := hours(j)
-		vals[j] = level * (1 + amp*daily(h)) * weekly(h, weekend) * math.Exp(noise*rng.NormFloat64())
+		vals[j] = level * (1 + amp*daily(h)) * weekly(h, weekend) * day[int(h/24)%7] * math.Exp(noise*rng.NormFloat64())
 	}
 	scale := func(lo, hi float64) func(rng *rand.Rand, v []float64, s, e int) {
 		return func(rng *rand.Rand, v []float64, s, e int) {
@@ -339,22 +347,30 @@ func requests(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []inje
 		}
 	}
 	return vals, []injector{
-		{kind: "dip", duration: func(rng *rand.Rand, _, width int) int { return 3 + rng.IntN(width/2) }, apply: scale(0.5, 0.8)},
+		{kind: "dip", duration: func(rng *rand.Rand, _, width int) int { return 3 + rng.IntN(width/2) }, apply: scale(0.55, 0.85)},
 		{kind: "outage", duration: func(rng *rand.Rand, _, _ int) int { return 2 + rng.IntN(10) }, apply: scale(0, 0.05)},
-		{kind: "surge", duration: func(rng *rand.Rand, _, width int) int { return 3 + rng.IntN(width/3) }, apply: scale(1.3, 1.8)},
+		{kind: "surge", duration: func(rng *rand.Rand, _, width int) int { return 3 + rng.IntN(width/3) }, apply: scale(1.25, 1.8)},
 	}
 }
 
 // latency: a dependency's latency, log-normal around 20 to 300 ms with a spread of 0.15 to 0.4,
-// and one point in 100 from a Pareto tail (slow requests happen, and are not incidents).
-func latency(rng *rand.Rand, n int) ([]float64, []injector) {
+// a little slower at the busy hours on some, and 1 to 3 points in 100 from a Pareto tail of
+// index 1.5 to 2.5 (slow requests happen, and are not incidents). Its anomalies are level
+// shifts by 15% to 100% (the dependency moved, a cache went cold) and a wider spread.
+func latency(rng *rand.Rand, n int, hours func(int) float64) ([]float64, []injector) {
 	median := between(rng, 20, 300)
 	sigma := between(rng, 0.15, 0.4)
+	slow := between(rng, 0.01, 0.03)
+	index := between(rng, 1.5, 2.5)
+	amp := 0.0
+	if rng.IntN(2) == 0 {
+		amp = between(rng, 0.05, 0.2)
+	}
 	vals := make([]float64, n)
 	for j := range vals {
-		vals[j] = median * math.Exp(sigma*rng.NormFloat64())
-		if rng.IntN(100) == 0 {
-			vals[j] *= math.Pow(rng.Float64(), -1/2.5)
+		vals[j] = median * (1 + amp*daily(hours(j))) * math.Exp(sigma*rng.NormFloat64())
+		if rng.Float64() < slow {
+			vals[j] *= math.Pow(rng.Float64(), -1/index)
 		}
 	}
 	return vals, []injector{
@@ -362,7 +378,7 @@ func latency(rng *rand.Rand, n int) ([]float64, []injector) {
 			kind:     "level_shift",
 			duration: func(rng *rand.Rand, _, width int) int { return width + rng.IntN(2*width) },
 			apply: func(rng *rand.Rand, v []float64, s, e int) {
-				f := between(rng, 1.3, 2)
+				f := between(rng, 1.15, 2)
 				for j := s; j <= e; j++ {
 					v[j] *= f
 				}
