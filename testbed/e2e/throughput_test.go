@@ -55,7 +55,9 @@ const (
 //
 // OMEN_THROUGHPUT_ROUNDS (3) and OMEN_THROUGHPUT_WINDOW (5s) set the rounds and the length of a
 // window; OMEN_THROUGHPUT_PROFILE=dir writes a CPU profile of the collector with the processor
-// over its last window to dir/anomaly.pprof, and of the one without it to dir/plain.pprof.
+// over its last window to dir/anomaly.pprof, and of the one without it to dir/plain.pprof;
+// OMEN_THROUGHPUT_BASELINE=path adds, in the same rounds, the pipeline with the processor run by
+// another build (the code before a change), reported beside the others.
 //
 // The sender and the sink run in the test process on the same two cores: both pipelines pay for
 // them per request, so the figure is what the machine carries end to end, not the collector
@@ -81,10 +83,15 @@ func TestThroughput(t *testing.T) {
 		{name: "plain", processors: "[]"},
 		{name: "anomaly", processors: "[anomaly]"},
 	}
+	if baseline := os.Getenv("OMEN_THROUGHPUT_BASELINE"); baseline != "" {
+		// Another build (the code before a change), measured in the same rounds.
+		pipelines = append(pipelines, &tpPipeline{name: "baseline", processors: "[anomaly]", binary: baseline})
+	}
 	for _, p := range pipelines {
 		p.pprof = harness.FreeAddr(t)
 		p.col = harness.StartCollector(t, harness.CollectorConfig{
 			Config: "testbed/e2e/testdata/throughput.yaml",
+			Binary: p.binary,
 			Env: []string{
 				"OMEN_THROUGHPUT_PROCESSORS=" + p.processors,
 				"OMEN_SINK_URL=" + sink.url(p.name),
@@ -106,9 +113,9 @@ func TestThroughput(t *testing.T) {
 	sink.reset()
 
 	for r := range rounds {
-		order := pipelines
+		order := slices.Clone(pipelines)
 		if r%2 == 1 {
-			order = []*tpPipeline{pipelines[1], pipelines[0]}
+			slices.Reverse(order)
 		}
 		for _, p := range order {
 			var profile chan error
@@ -154,8 +161,10 @@ func TestThroughput(t *testing.T) {
 	if got := sink.stats(plain.name); got.scores != 0 || got.points != got.decoded*tpPointsPerBatch {
 		t.Errorf("without the processor: %d points and %d score points in %d requests, want %d and 0", got.points, got.scores, got.decoded, got.decoded*tpPointsPerBatch)
 	}
-	if got := sink.stats(scored.name); got.scores != got.decoded*tpPointsPerBatch || got.points != 2*got.scores {
-		t.Errorf("with the processor: %d points and %d score points in %d requests, want %d and %d", got.points, got.scores, got.decoded, 2*got.decoded*tpPointsPerBatch, got.decoded*tpPointsPerBatch)
+	for _, p := range pipelines[1:] {
+		if got := sink.stats(p.name); got.scores != got.decoded*tpPointsPerBatch || got.points != 2*got.scores {
+			t.Errorf("%s, with the processor: %d points and %d score points in %d requests, want %d and %d", p.name, got.points, got.scores, got.decoded, 2*got.decoded*tpPointsPerBatch, got.decoded*tpPointsPerBatch)
+		}
 	}
 
 	plainRate := float64(plain.points) / plain.elapsed.Seconds()
@@ -165,8 +174,14 @@ func TestThroughput(t *testing.T) {
 		plainRate, rates(plain.rates), scoredRate, rates(scored.rates), ratio, median(scored.rates)/median(plain.rates))
 	// The collectors' own CPU time per point (otelcol_process_cpu_seconds), which the sender and
 	// the sink do not share: what the processor costs in the collector.
-	plainCPU, scoredCPU := plain.cpu/float64(plain.points)*1e6, scored.cpu/float64(scored.points)*1e6
+	plainCPU, scoredCPU := plain.cpuPerPoint(), scored.cpuPerPoint()
 	t.Logf("collector CPU per point: without anomaly %.2f µs, with anomaly %.2f µs (ratio %.2f)", plainCPU, scoredCPU, plainCPU/scoredCPU)
+	if len(pipelines) > 2 {
+		b := pipelines[2]
+		bRate := float64(b.points) / b.elapsed.Seconds()
+		t.Logf("baseline build %s with anomaly: %.0f points/s (rounds %s), ratio %.2f; collector CPU per point %.2f µs",
+			b.binary, bRate, rates(b.rates), bRate/plainRate, b.cpuPerPoint())
+	}
 	if ratio < minRatio {
 		t.Errorf("with the anomaly processor the pipeline carries %.2f of the points per second without it, want at least %.2f", ratio, minRatio)
 	}
@@ -181,7 +196,11 @@ type tpPipeline struct {
 	points           int64
 	elapsed          time.Duration
 	cpu              float64 // the collector's CPU seconds during the windows
+	binary           string  // the collector; OMEN_BINARY when empty
 }
+
+// cpuPerPoint is the collector's CPU time per point measured, in microseconds.
+func (p *tpPipeline) cpuPerPoint() float64 { return p.cpu / float64(p.points) * 1e6 }
 
 // tpLoad is the stream of one pipeline: each sender's batches and the next interval of each.
 type tpLoad struct {
