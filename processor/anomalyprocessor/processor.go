@@ -333,6 +333,7 @@ func (p *anomalyProcessor) scoreNumbers(ms *metricScope, dps pmetric.NumberDataP
 		}
 		p.score(ms, st, dp.Attributes(), ts, v, "")
 	}
+	clear(b.found) // holds no state beyond the call (a restore replaces the store)
 }
 
 // series returns the state of series id, creating it when new; ok is false at max_series.
