@@ -46,7 +46,9 @@ const (
 // and config (testdata/throughput.yaml) apart from the processor list, both collectors running,
 // measured in turn (rounds of one window each, the order alternating), so both see the same
 // machine. It fails when the pipeline with the processor carries less than
-// OMEN_THROUGHPUT_MIN_RATIO (0.8) of the points per second of the one without it.
+// OMEN_THROUGHPUT_MIN_RATIO (0.8) of the points per second of the one without it. It also reports
+// each collector's own CPU time per point (otelcol_process_cpu_seconds), which other jobs on the
+// machine disturb less than points/s.
 //
 // Opt-in, it loads both cores for about a minute:
 //
@@ -57,7 +59,8 @@ const (
 // window; OMEN_THROUGHPUT_PROFILE=dir writes a CPU profile of the collector with the processor
 // over its last window to dir/anomaly.pprof, and of the one without it to dir/plain.pprof;
 // OMEN_THROUGHPUT_BASELINE=path adds, in the same rounds, the pipeline with the processor run by
-// another build (the code before a change), reported beside the others.
+// another build (the code before a change), reported beside the others (its profile:
+// dir/baseline.pprof).
 //
 // The sender and the sink run in the test process on the same two cores: both pipelines pay for
 // them per request, so the figure is what the machine carries end to end, not the collector
