@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
+	"github.com/zeebo/xxh3"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
@@ -77,5 +80,35 @@ func BenchmarkMap(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = Map(m)
+	}
+}
+
+// TestThenIsXXH3 checks Then, which computes xxh3 from the four words directly, against the
+// library on the packed bytes: identities are checkpointed, so Then must never change.
+func TestThenIsXXH3(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	cases := []Hash{{}, {Hi: ^uint64(0), Lo: ^uint64(0)}, {Lo: 1}, {Hi: 1}}
+	for range 100_000 {
+		cases = append(cases, Hash{Hi: rng.Uint64(), Lo: rng.Uint64()})
+	}
+	for i := 1; i < len(cases); i++ {
+		h, o := cases[i-1], cases[i]
+		var b [32]byte
+		binary.LittleEndian.PutUint64(b[0:], h.Hi)
+		binary.LittleEndian.PutUint64(b[8:], h.Lo)
+		binary.LittleEndian.PutUint64(b[16:], o.Hi)
+		binary.LittleEndian.PutUint64(b[24:], o.Lo)
+		want := from(xxh3.Hash128Seed(b[:], seedPair))
+		if got := h.Then(o); got != want {
+			t.Fatalf("%#v.Then(%#v) = %#v, xxh3 gives %#v", h, o, got, want)
+		}
+	}
+}
+
+func BenchmarkThen(b *testing.B) {
+	h, o := String("a"), String("b")
+	b.ReportAllocs()
+	for b.Loop() {
+		h = h.Then(o)
 	}
 }

@@ -24,10 +24,18 @@ type batch struct {
 	scored  int64
 	skipped [numSkipReasons]int64
 
-	groups        []*group // groups taking the current metric
+	found         []foundPoint // the points of the current metric whose series was found
+	groups        []*group     // groups taking the current metric
 	bounds        []float64
 	counts        []float64
 	quantileNames map[float64]string
+}
+
+// foundPoint is a number point (index i in its slice) with a finite value and its series.
+type foundPoint struct {
+	st *seriesState
+	v  float64
+	i  int
 }
 
 func (b *batch) skip(r skipReason) { b.skipped[r]++ }

@@ -2,6 +2,7 @@ package anomalyprocessor
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strconv"
 	"strings"
@@ -93,24 +94,51 @@ func warm(b *testing.B, p *anomalyProcessor, batches []pmetric.Metrics) int {
 	return benchWarmupIntervals
 }
 
-// scorePoints counts the anomaly.score points a batch carries.
-func scorePoints(md pmetric.Metrics) int {
-	n := 0
+// checkScores checks that a batch carries one anomaly.score point per input point: a score in
+// [0, 10] at the point's timestamp, with the point's attributes and metric.name naming its metric.
+func checkScores(md pmetric.Metrics) error {
 	for _, rm := range md.ResourceMetrics().All() {
 		for _, sm := range rm.ScopeMetrics().All() {
+			want := map[string]pmetric.NumberDataPoint{} // input points by metric name and route
+			var scores pmetric.NumberDataPointSlice
+			found := false
 			for _, m := range sm.Metrics().All() {
 				if m.Name() == names.Score {
-					n += m.Gauge().DataPoints().Len()
+					scores, found = m.Gauge().DataPoints(), true
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					route, _ := dp.Attributes().Get("http.route")
+					want[m.Name()+" "+route.Str()] = dp
+				}
+			}
+			if !found {
+				return fmt.Errorf("no %s metric among %d", names.Score, sm.Metrics().Len())
+			}
+			if scores.Len() != len(want) {
+				return fmt.Errorf("%d score points for %d points", scores.Len(), len(want))
+			}
+			for _, sp := range scores.All() {
+				name, _ := sp.Attributes().Get(names.MetricName)
+				route, _ := sp.Attributes().Get("http.route")
+				dp, ok := want[name.Str()+" "+route.Str()]
+				if !ok {
+					return fmt.Errorf("score point of no input point: %v", sp.Attributes().AsRaw())
+				}
+				delete(want, name.Str()+" "+route.Str())
+				if v := sp.DoubleValue(); !(v >= 0 && v <= 10) || sp.Timestamp() != dp.Timestamp() || sp.Attributes().Len() != dp.Attributes().Len()+1 {
+					return fmt.Errorf("score point %v at %v, scoring %v at %v", v, sp.Timestamp(), dp.Attributes().AsRaw(), dp.Timestamp())
 				}
 			}
 		}
 	}
-	return n
+	return nil
 }
 
 // BenchmarkConsumeMetrics measures steady-state scoring: one op is one batch of 1,000 points,
 // and only ConsumeMetrics is timed. Every point is scored and its score point emitted with the
-// batch (checked on every batch, outside the timing).
+// batch: checkScores checks every batch, outside the timing, that each input point got its score
+// point (a score in [0, 10], its timestamp, its attributes and metric.name).
 func BenchmarkConsumeMetrics(b *testing.B) {
 	p := benchProcessor(b)
 	batches := benchBatches(0)
@@ -130,8 +158,8 @@ func BenchmarkConsumeMetrics(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		if n := scorePoints(md); n != benchPointsPerBatch {
-			b.Fatalf("%d score points for %d points", n, benchPointsPerBatch)
+		if err := checkScores(md); err != nil {
+			b.Fatal(err)
 		}
 		b.StartTimer()
 	}

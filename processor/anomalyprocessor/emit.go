@@ -20,13 +20,7 @@ type emitter struct {
 
 func (e *emitter) emit(ts int64, attrs pcommon.Map, name, feature string, score float64, res detector.Result) {
 	if !e.started {
-		e.started = true
-		e.score = e.gauge(names.Score, "Anomaly score of the metric named by metric.name, 0 to 10: a score of s is as surprising as an event of probability 10^-s on a well-behaved series.")
-		if e.bands {
-			e.expected = e.gauge(names.Expected, "Value the model expected for the metric named by metric.name.")
-			e.lower = e.gauge(names.Lower, "Lower end of the model's normal band for the metric named by metric.name.")
-			e.upper = e.gauge(names.Upper, "Upper end of the model's normal band for the metric named by metric.name.")
-		}
+		e.start()
 	}
 	point(e.score, ts, attrs, name, feature, score)
 	if e.bands && res.WarmedUp {
@@ -36,11 +30,51 @@ func (e *emitter) emit(ts int64, attrs pcommon.Map, name, feature string, score 
 	}
 }
 
-func (e *emitter) gauge(name, description string) pmetric.NumberDataPointSlice {
+// start appends the score metrics, with room for a score of every point the scope holds, so
+// their point slices are allocated once rather than grown point by point.
+func (e *emitter) start() {
+	e.started = true
+	n := scorable(e.metrics)
+	e.score = e.gauge(names.Score, "Anomaly score of the metric named by metric.name, 0 to 10: a score of s is as surprising as an event of probability 10^-s on a well-behaved series.", n)
+	if e.bands {
+		e.expected = e.gauge(names.Expected, "Value the model expected for the metric named by metric.name.", n)
+		e.lower = e.gauge(names.Lower, "Lower end of the model's normal band for the metric named by metric.name.", n)
+		e.upper = e.gauge(names.Upper, "Upper end of the model's normal band for the metric named by metric.name.", n)
+	}
+}
+
+func (e *emitter) gauge(name, description string, capacity int) pmetric.NumberDataPointSlice {
 	m := e.metrics.AppendEmpty()
 	m.SetName(name)
 	m.SetDescription(description)
-	return m.SetEmptyGauge().DataPoints()
+	dps := m.SetEmptyGauge().DataPoints()
+	dps.EnsureCapacity(capacity)
+	return dps
+}
+
+// scorable is how many score points the metrics could give at most: one per number point and
+// per summary quantile, three per histogram point (rate, mean, quantile).
+func scorable(ms pmetric.MetricSlice) int {
+	n := 0
+	for i, l := 0, ms.Len(); i < l; i++ {
+		m := ms.At(i)
+		switch m.Type() {
+		case pmetric.MetricTypeGauge:
+			n += m.Gauge().DataPoints().Len()
+		case pmetric.MetricTypeSum:
+			n += m.Sum().DataPoints().Len()
+		case pmetric.MetricTypeHistogram:
+			n += 3 * m.Histogram().DataPoints().Len()
+		case pmetric.MetricTypeExponentialHistogram:
+			n += 3 * m.ExponentialHistogram().DataPoints().Len()
+		case pmetric.MetricTypeSummary:
+			dps := m.Summary().DataPoints()
+			for j, k := 0, dps.Len(); j < k; j++ {
+				n += dps.At(j).QuantileValues().Len()
+			}
+		}
+	}
+	return n
 }
 
 // point appends a point carrying the scored point's attributes, the metric's name and the
@@ -50,7 +84,11 @@ func point(dps pmetric.NumberDataPointSlice, ts int64, attrs pcommon.Map, name, 
 	dp.SetTimestamp(pcommon.Timestamp(ts))
 	dp.SetDoubleValue(v)
 	out := dp.Attributes()
-	out.EnsureCapacity(attrs.Len() + 2)
+	n := attrs.Len() + 1
+	if feature != "" {
+		n++
+	}
+	out.EnsureCapacity(n)
 	attrs.CopyTo(out)
 	out.PutStr(names.MetricName, name)
 	if feature != "" {

@@ -292,18 +292,26 @@ const (
 
 func (p *anomalyProcessor) scoreNumbers(ms *metricScope, dps pmetric.NumberDataPointSlice, kind numberKind) {
 	b := &p.batch
+	// First the series of every point, then the scores: looked up one after the other, the
+	// series' states are fetched from memory together rather than one per point between two
+	// model updates. A series is created, or refused at max_series, in the order of the points,
+	// as when each point was scored before the next was looked up.
+	b.found = b.found[:0]
 	for i, n := 0, dps.Len(); i < n; i++ {
 		dp := dps.At(i)
 		v, ok := b.finiteValue(dp)
 		if !ok {
 			continue
 		}
-		attrs := dp.Attributes()
-		id := ms.id.Then(identity.Map(attrs))
-		st, ok := p.series(id)
+		st, ok := p.series(ms.id.Then(identity.Map(dp.Attributes())))
 		if !ok {
 			continue
 		}
+		b.found = append(b.found, foundPoint{st: st, v: v, i: i})
+	}
+	for _, f := range b.found {
+		dp := dps.At(f.i)
+		st, v := f.st, f.v
 		ts := p.timestamp(dp.Timestamp())
 		switch kind {
 		case cumulativeCounter:
@@ -323,8 +331,9 @@ func (p *anomalyProcessor) scoreNumbers(ms *metricScope, dps pmetric.NumberDataP
 			}
 			v = r
 		}
-		p.score(ms, st, attrs, ts, v, "")
+		p.score(ms, st, dp.Attributes(), ts, v, "")
 	}
+	clear(b.found) // holds no state beyond the call (a restore replaces the store)
 }
 
 // series returns the state of series id, creating it when new; ok is false at max_series.

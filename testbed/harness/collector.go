@@ -39,6 +39,8 @@ type CollectorConfig struct {
 	Config string
 	// Env holds extra environment variables (KEY=value), for configs that need more addresses.
 	Env []string
+	// Binary is the collector to run; CollectorBinary when empty.
+	Binary string
 }
 
 // CollectorBinary is the built distribution: $OMEN_BINARY, or dist/_build/omencol in the
@@ -55,7 +57,11 @@ func StartCollector(t testing.TB, cfg CollectorConfig) *Collector {
 	if !filepath.IsAbs(config) {
 		config = filepath.Join(RepoRoot(t), config)
 	}
-	c := &Collector{t: t, binary: CollectorBinary(t), config: config}
+	binary := cfg.Binary
+	if binary == "" {
+		binary = CollectorBinary(t)
+	}
+	c := &Collector{t: t, binary: binary, config: config}
 	// Registered before the start, so a collector that never becomes healthy is stopped too.
 	t.Cleanup(func() {
 		if c.proc != nil && !c.stopped {

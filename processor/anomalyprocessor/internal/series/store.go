@@ -2,7 +2,8 @@
 //
 // Values live in fixed-size pages, so a pointer returned by Get stays valid while other series are
 // added, and a series' memory is reused after it expires instead of being left to the garbage
-// collector. The map holds only the 128-bit identity and a slot number.
+// collector. The index (index.go) holds only part of the identity and a slot number; the slot
+// holds the whole identity.
 package series
 
 import (
@@ -25,26 +26,35 @@ type slot[T any] struct {
 // Store maps series identities to values of type T. It is not safe for concurrent use.
 type Store[T any] struct {
 	max   int
-	index map[identity.Hash]int32
+	index index
 	pages [][]slot[T]
 	free  []int32 // slots of expired series, reused first
 }
 
 // New returns a store that holds at most max series.
 func New[T any](max int) *Store[T] {
-	return &Store[T]{max: max, index: make(map[identity.Hash]int32)}
+	return &Store[T]{max: max, index: newIndex()}
+}
+
+// slotOf returns the slot holding series id, or -1.
+func (s *Store[T]) slotOf(id identity.Hash) int32 {
+	pos := s.find(id)
+	if pos < 0 {
+		return -1
+	}
+	return s.index.entries[pos].slot
 }
 
 // Get returns the value of series id, marking it seen at now. A series not held yet gets a zero
 // value (created is true) unless the store is full: then ok is false and nothing is stored, so
 // the series that are already learned keep their models when a burst of new series arrives.
 func (s *Store[T]) Get(id identity.Hash, now int64) (value *T, created, ok bool) {
-	if i, found := s.index[id]; found {
+	if i := s.slotOf(id); i >= 0 {
 		sl := s.at(i)
 		sl.lastSeen = now
 		return &sl.value, false, true
 	}
-	if len(s.index) >= s.max {
+	if s.index.n >= s.max {
 		return nil, false, false
 	}
 	var i int32
@@ -61,7 +71,7 @@ func (s *Store[T]) Get(id identity.Hash, now int64) (value *T, created, ok bool)
 	}
 	sl := s.at(i)
 	*sl = slot[T]{id: id, lastSeen: now, used: true}
-	s.index[id] = i
+	s.insert(id, i)
 	return &sl.value, true, true
 }
 
@@ -73,7 +83,7 @@ func (s *Store[T]) Expire(before int64) int {
 		for o := range page {
 			sl := &page[o]
 			if sl.used && sl.lastSeen < before {
-				delete(s.index, sl.id)
+				s.remove(s.find(sl.id))
 				var zero T
 				sl.value = zero // release what the value points to
 				sl.used = false
@@ -104,8 +114,8 @@ func (s *Store[T]) All() iter.Seq2[identity.Hash, *T] {
 // LastSeen returns when series id was last seen (the now of its last Get), so a checkpoint
 // restores its expiry as well as its value; ok is false for a series not held.
 func (s *Store[T]) LastSeen(id identity.Hash) (lastSeen int64, ok bool) {
-	i, ok := s.index[id]
-	if !ok {
+	i := s.slotOf(id)
+	if i < 0 {
 		return 0, false
 	}
 	return s.at(i).lastSeen, true
@@ -114,8 +124,8 @@ func (s *Store[T]) LastSeen(id identity.Hash) (lastSeen int64, ok bool) {
 // Lookup returns the value of series id and when it was last seen, without marking it seen;
 // ok is false for a series not held.
 func (s *Store[T]) Lookup(id identity.Hash) (value *T, lastSeen int64, ok bool) {
-	i, ok := s.index[id]
-	if !ok {
+	i := s.slotOf(id)
+	if i < 0 {
 		return nil, 0, false
 	}
 	sl := s.at(i)
@@ -123,7 +133,7 @@ func (s *Store[T]) Lookup(id identity.Hash) (value *T, lastSeen int64, ok bool) 
 }
 
 // Len is the number of series held.
-func (s *Store[T]) Len() int { return len(s.index) }
+func (s *Store[T]) Len() int { return s.index.n }
 
 func (s *Store[T]) at(i int32) *slot[T] {
 	return &s.pages[i>>pageBits][i&(pageSize-1)]

@@ -1,6 +1,7 @@
 package series
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/omen-otel/omen/internal/identity"
@@ -116,5 +117,60 @@ func TestAllAndLastSeen(t *testing.T) {
 	}
 	if n != 3 {
 		t.Fatalf("breaking out of All stopped after %d", n)
+	}
+}
+
+// TestIndexAgainstMap drives a store with random creations and expiries, many of them on a
+// small table where positions collide, and checks every answer against a plain map.
+func TestIndexAgainstMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, universe := range []uint64{50, 5000} {
+		s := New[uint64](4000)
+		want := map[identity.Hash]int64{} // series held, by when they were last seen
+		for now := int64(1); now < 20_000; now++ {
+			h := identity.Hash{Hi: rng.Uint64N(universe), Lo: rng.Uint64N(3)}
+			v, created, ok := s.Get(h, now)
+			_, held := want[h]
+			switch {
+			case !ok:
+				if held || len(want) < 4000 {
+					t.Fatalf("%v refused with %d held", h, len(want))
+				}
+				continue
+			case created == held:
+				t.Fatalf("%v: created %v, held before %v", h, created, held)
+			case created:
+				*v = h.Hi
+			case *v != h.Hi:
+				t.Fatalf("%v holds %d", h, *v)
+			}
+			want[h] = now
+			if now%500 == 0 {
+				before := now - int64(rng.IntN(400))
+				dropped := 0
+				for id, seen := range want {
+					if seen < before {
+						delete(want, id)
+						dropped++
+					}
+				}
+				if n := s.Expire(before); n != dropped {
+					t.Fatalf("expired %d, want %d", n, dropped)
+				}
+			}
+			if s.Len() != len(want) {
+				t.Fatalf("Len %d, want %d", s.Len(), len(want))
+			}
+		}
+		for id, seen := range want {
+			if last, ok := s.LastSeen(id); !ok || last != seen {
+				t.Fatalf("LastSeen(%v) = %d, %v; want %d", id, last, ok, seen)
+			}
+		}
+		for id := range s.All() {
+			if _, ok := want[id]; !ok {
+				t.Fatalf("%v held, expired in the reference", id)
+			}
+		}
 	}
 }
