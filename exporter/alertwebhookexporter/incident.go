@@ -15,9 +15,8 @@ import (
 // incidents is what the root-cause processor says of its open incidents, read from the
 // anomaly.incident.service, anomaly.incident.entry_point and anomaly.incident.cause points it
 // emits before each anomaly.incident point: per incident, its services by rank, its entry points
-// and its likely cause's version as of the
-// newest timestamp seen. The exporter keeps no graph of its own; whichever batches bring the
-// points, the view of an incident at a time is the same.
+// and its likely cause's version as of the newest timestamp seen. The exporter keeps no graph of
+// its own; whichever batches bring the points, the view of an incident at a time is the same.
 type incidents struct {
 	serviceKey string
 	max        int
