@@ -10,8 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -25,13 +23,8 @@ import (
 // started is a processor started on host, as the collector starts it, with its own clock.
 func started(t *testing.T, cfg *Config, host component.Host, now time.Time) *testProcessor {
 	t.Helper()
-	tp := &testProcessor{t: t, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), now: now}
-	p, err := newProcessor(metadatatest.NewSettings(tp.tel), cfg, tp.sink)
-	require.NoError(t, err)
-	p.now = func() time.Time { return tp.now }
-	tp.p = p
-	require.NoError(t, p.Start(context.Background(), host))
-	t.Cleanup(func() { require.NoError(t, tp.tel.Shutdown(context.Background())) })
+	tp := buildTestProcessor(t, cfg, now)
+	require.NoError(t, tp.p.Start(context.Background(), host))
 	return tp
 }
 

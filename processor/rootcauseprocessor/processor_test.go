@@ -38,15 +38,21 @@ type testProcessor struct {
 func newTestProcessor(t *testing.T, cfg *Config) *testProcessor {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
-	tp := &testProcessor{t: t, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), now: t0}
+	tp := buildTestProcessor(t, cfg, t0)
+	t.Cleanup(func() { require.NoError(t, tp.p.Shutdown(context.Background())) })
+	return tp
+}
+
+// buildTestProcessor makes a processor on the test's clock, set at now, and its telemetry; the
+// telemetry is shut down when the test ends, the processor is the caller's.
+func buildTestProcessor(t *testing.T, cfg *Config, now time.Time) *testProcessor {
+	t.Helper()
+	tp := &testProcessor{t: t, sink: new(consumertest.MetricsSink), tel: componenttest.NewTelemetry(), now: now}
 	p, err := newProcessor(metadatatest.NewSettings(tp.tel), cfg, tp.sink)
 	require.NoError(t, err)
 	p.now = func() time.Time { return tp.now }
 	tp.p = p
-	t.Cleanup(func() {
-		require.NoError(t, p.Shutdown(context.Background()))
-		require.NoError(t, tp.tel.Shutdown(context.Background()))
-	})
+	t.Cleanup(func() { require.NoError(t, tp.tel.Shutdown(context.Background())) })
 	return tp
 }
 

@@ -103,21 +103,15 @@ type system struct {
 func TestAnalysis(t *testing.T) {
 	log.SetLevel(log.ErrorLevel) // Argo logs every reconciliation, and every verdict as a warning
 	run := canaryRunFromEnv(t)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	example := filepath.Join(root, "examples", "argo-rollouts")
-	template := readYAML[v1alpha1.AnalysisTemplate](t, filepath.Join(example, "analysis-template.yml"))
-	rollout := readYAML[v1alpha1.Rollout](t, filepath.Join(example, "rollout.yml"))
-	step := analysisStep(t, rollout)
+	ex := readExample(t)
+	template, rollout, step := ex.template, ex.rollout, ex.step
 	if got := rollout.Spec.Template.Labels["version"]; got != canaryVersion {
 		t.Fatalf("rollout.yml's pod template has version %q; the test's canaries are %s", got, canaryVersion)
 	}
 
 	am := harness.StartAlertmanager(t)
 	col := harness.StartCollector(t, harness.CollectorConfig{
-		Config: filepath.Join(root, "testbed", "argorollouts", "testdata", "collector.yaml"),
+		Config: filepath.Join(ex.root, "testbed", "argorollouts", "testdata", "collector.yaml"),
 		Env: []string{
 			"OMEN_ALERTMANAGER_URL=" + am.URL,
 			"OMEN_FLUSH_INTERVAL=" + run.flush.String(),
@@ -127,7 +121,7 @@ func TestAnalysis(t *testing.T) {
 	})
 	prom := harness.StartPrometheus(t, harness.PrometheusConfig{
 		Targets:   []string{col.Prometheus},
-		RuleFiles: []string{filepath.Join(example, "rules.yml")},
+		RuleFiles: []string{filepath.Join(ex.dir, "rules.yml")},
 	})
 
 	var systems []*system
@@ -342,6 +336,28 @@ func checkAlerts(t *testing.T, alerts []harness.AMAlert, s *system) bool {
 		t.Errorf("%s: no incident alert names %s version %s as the likely cause", s.prefix, s.canary.Service, canaryVersion)
 	}
 	return named
+}
+
+// example is examples/argo-rollouts as the tests read it.
+type example struct {
+	root, dir string // the repository's root and the example's folder, absolute
+	template  *v1alpha1.AnalysisTemplate
+	rollout   *v1alpha1.Rollout
+	step      *v1alpha1.RolloutAnalysis // the Rollout's analysis step
+}
+
+// readExample parses the example's AnalysisTemplate and Rollout strictly into Argo's types.
+func readExample(t *testing.T) example {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := example{root: root, dir: filepath.Join(root, "examples", "argo-rollouts")}
+	ex.template = readYAML[v1alpha1.AnalysisTemplate](t, filepath.Join(ex.dir, "analysis-template.yml"))
+	ex.rollout = readYAML[v1alpha1.Rollout](t, filepath.Join(ex.dir, "rollout.yml"))
+	ex.step = analysisStep(t, ex.rollout)
+	return ex
 }
 
 // analysisStep is the Rollout's analysis step.

@@ -38,14 +38,8 @@ func TestDemo(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.SetLevel(log.ErrorLevel)
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	example := filepath.Join(root, "examples", "argo-rollouts")
-	template := readYAML[v1alpha1.AnalysisTemplate](t, filepath.Join(example, "analysis-template.yml"))
-	rollout := readYAML[v1alpha1.Rollout](t, filepath.Join(example, "rollout.yml"))
-	step := analysisStep(t, rollout)
+	ex := readExample(t)
+	template, rollout, step := ex.template, ex.rollout, ex.step
 	scale := float64(demo.Flush) / float64(exampleFlush)
 	metric := template.Spec.Metrics[0]
 
@@ -54,8 +48,8 @@ func TestDemo(t *testing.T) {
 	argo := startAnalysisController(ctx, t)
 	s := &system{run: "demo-canary"}
 	r := demo.Start(t, ctx, demo.Options{
-		Root:      root,
-		RuleFiles: []string{filepath.Join(example, "rules.yml")},
+		Root:      ex.root,
+		RuleFiles: []string{filepath.Join(ex.dir, "rules.yml")},
 		OnCanary: func(r *demo.Run) {
 			s.canary = r.Canary
 			ar := analysisRun(t, template, rollout, step, s, r.Prometheus.URL, scale)
@@ -67,6 +61,7 @@ func TestDemo(t *testing.T) {
 
 	// The verdict and the alert, each when the test first sees it, in whichever order they come.
 	var ar *v1alpha1.AnalysisRun
+	var err error
 	var a *harness.AMAlert
 	var alertAt time.Time
 	deadline := time.Now().Add(scaled(t, metric.InitialDelay, scale) + time.Duration(metric.Count.IntValue()+2)*scaled(t, metric.Interval, scale))

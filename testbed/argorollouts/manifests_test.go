@@ -15,13 +15,11 @@ import (
 // controller does, and resolves the analysis step's arguments from the Rollout: the canary
 // version is the pod template's version label, which the pods report as service.version.
 func TestManifests(t *testing.T) {
-	example := filepath.Join("..", "..", "examples", "argo-rollouts")
-	template := readYAML[v1alpha1.AnalysisTemplate](t, filepath.Join(example, "analysis-template.yml"))
-	rollout := readYAML[v1alpha1.Rollout](t, filepath.Join(example, "rollout.yml"))
+	ex := readExample(t)
+	template, rollout, step := ex.template, ex.rollout, ex.step
 	if err := analysisutil.ValidateMetrics(template.Spec.Metrics); err != nil {
 		t.Fatal(err)
 	}
-	step := analysisStep(t, rollout)
 	if step.Templates[0].TemplateName != template.Name {
 		t.Errorf("the analysis step runs %q, the template is %q", step.Templates[0].TemplateName, template.Name)
 	}

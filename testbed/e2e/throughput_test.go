@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -259,7 +258,7 @@ func (l *tpLoad) send(ctx context.Context, endpoint string, n int, deadline time
 				for _, md := range l.batches[s] {
 					body, err := stamp(md, ts, i)
 					if err == nil {
-						err = post(ctx, client, url, body)
+						err = harness.PostOTLP(ctx, client, url, body)
 					}
 					if err != nil {
 						errs <- err
@@ -287,25 +286,6 @@ func stamp(md pmetric.Metrics, ts pcommon.Timestamp, i int) ([]byte, error) {
 		}
 	}
 	return pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
-}
-
-func post(ctx context.Context, client *http.Client, url string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, msg)
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
 }
 
 // countingSink is an OTLP/HTTP server on 127.0.0.1 that reads every metrics request, decodes one

@@ -19,7 +19,7 @@ func SendMetrics(ctx context.Context, endpoint string, md pmetric.Metrics) error
 	if err != nil {
 		return err
 	}
-	return postOTLP(ctx, "http://"+endpoint+"/v1/metrics", body)
+	return PostOTLP(ctx, http.DefaultClient, "http://"+endpoint+"/v1/metrics", body)
 }
 
 // SendTraces posts traces to an OTLP/HTTP receiver (host:port) as protobuf.
@@ -28,16 +28,19 @@ func SendTraces(ctx context.Context, endpoint string, td ptrace.Traces) error {
 	if err != nil {
 		return err
 	}
-	return postOTLP(ctx, "http://"+endpoint+"/v1/traces", body)
+	return PostOTLP(ctx, http.DefaultClient, "http://"+endpoint+"/v1/traces", body)
 }
 
-func postOTLP(ctx context.Context, url string, body []byte) error {
+// PostOTLP posts an encoded OTLP request (protobuf) to url with client; an answer other than
+// 200 is an error carrying the start of its body. The answer is read to its end, so the client
+// reuses the connection.
+func PostOTLP(ctx context.Context, client *http.Client, url string, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -46,5 +49,6 @@ func postOTLP(ctx context.Context, url string, body []byte) error {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, msg)
 	}
-	return nil
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
