@@ -59,30 +59,49 @@ func TestDemo(t *testing.T) {
 		},
 	})
 
-	// The verdict and the alert, each when the test first sees it, in whichever order they come.
+	// The verdict and the alerts, each when the test first sees it, in whichever order they
+	// come. An incident's alert is told again when its likely cause changes (an incident opened
+	// on the canary's caller, a flush before the canary's own edge was ranked, names the canary
+	// once it is): every version of it goes on the timeline, and the test waits for the one
+	// naming the canary.
 	var ar *v1alpha1.AnalysisRun
 	var err error
-	var a *harness.AMAlert
-	var alertAt time.Time
+	type told struct {
+		at    time.Time
+		alert harness.AMAlert
+	}
+	var tellings []told
+	seen := map[string]bool{}
+	named := func() bool {
+		return slices.ContainsFunc(tellings, func(x told) bool { return namesCanary(x.alert, r.Canary.Service) })
+	}
 	deadline := time.Now().Add(scaled(t, metric.InitialDelay, scale) + time.Duration(metric.Count.IntValue()+2)*scaled(t, metric.Interval, scale))
-	for ar == nil || !ar.Status.Phase.Completed() || a == nil {
-		if time.Now().After(deadline) {
-			t.Fatalf("by %s: analysis %v, alert %v", deadline.Format(time.TimeOnly), ar != nil && ar.Status.Phase.Completed(), a != nil)
-		}
+	for (ar == nil || !ar.Status.Phase.Completed() || !named()) && time.Now().Before(deadline) {
 		time.Sleep(500 * time.Millisecond)
 		if ar == nil || !ar.Status.Phase.Completed() {
 			if ar, err = argo.ArgoprojV1alpha1().AnalysisRuns(namespace).Get(ctx, s.run, metav1.GetOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if a == nil {
-			alerts, err := r.Alertmanager.Alerts(ctx)
-			if err != nil {
-				t.Fatal(err)
+		alerts, err := r.Alertmanager.Alerts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range alerts {
+			key := a.Annotations["incident_id"] + "|" + a.Annotations["root_cause_service"] + "|" + a.Annotations["root_cause_version"]
+			if a.Labels["alertname"] == "ServiceIncident" && !seen[key] {
+				seen[key] = true
+				tellings = append(tellings, told{time.Now(), a})
 			}
-			if a = incidentAlert(alerts); a != nil {
-				alertAt = time.Now()
-			}
+		}
+	}
+	if !ar.Status.Phase.Completed() || len(tellings) == 0 {
+		t.Fatalf("by %s: analysis completed %v, %d incident alerts", deadline.Format(time.TimeOnly), ar.Status.Phase.Completed(), len(tellings))
+	}
+	a := tellings[len(tellings)-1].alert
+	for _, x := range tellings {
+		if namesCanary(x.alert, r.Canary.Service) {
+			a = x.alert
 		}
 	}
 	res := analysisutil.GetResult(ar, metric.Name)
@@ -119,11 +138,13 @@ func TestDemo(t *testing.T) {
 	}
 	events := []event{
 		{firstHigh, fmt.Sprintf("%s version %s scores 7 or more in Prometheus (%s after the canary started)", r.Canary.Service, demo.CanaryVersion, firstHigh.Sub(r.CanaryAt).Round(time.Second))},
-		{alertAt, fmt.Sprintf("Alertmanager holds %s (incident %s): likely cause %s version %s; impacted %s; entry points %s",
-			a.Labels["alertname"], a.Annotations["incident_id"], a.Annotations["root_cause_service"], a.Annotations["root_cause_version"], a.Annotations["impacted_services"], a.Annotations["entry_points"])},
-		{verdictAt, fmt.Sprintf("Argo Rollouts' analysis (examples/argo-rollouts, times scaled by %g): %s after %d of %d measurements (%s): %s after the canary started",
-			scale, ar.Status.Phase, len(res.Measurements), metric.Count.IntValue(), strings.Join(values, ", "), verdictAt.Sub(r.CanaryAt).Round(time.Second))},
 	}
+	for _, x := range tellings {
+		events = append(events, event{x.at, fmt.Sprintf("Alertmanager holds %s (incident %s): likely cause %s version %s; impacted %s; entry points %s",
+			x.alert.Labels["alertname"], x.alert.Annotations["incident_id"], x.alert.Annotations["root_cause_service"], x.alert.Annotations["root_cause_version"], x.alert.Annotations["impacted_services"], x.alert.Annotations["entry_points"])})
+	}
+	events = append(events, event{verdictAt, fmt.Sprintf("Argo Rollouts' analysis (examples/argo-rollouts, times scaled by %g): %s after %d of %d measurements (%s): %s after the canary started",
+		scale, ar.Status.Phase, len(res.Measurements), metric.Count.IntValue(), strings.Join(values, ", "), verdictAt.Sub(r.CanaryAt).Round(time.Second))})
 	slices.SortStableFunc(events, func(x, y event) int { return x.ts.Compare(y.ts) })
 	line(r.Start, "traffic starts: %.0f traces/s through a generated shop of %d services, version %s", demo.TraceRate, r.Services(), demo.StableVersion)
 	line(r.CanaryAt, "%s (the Rollout's setWeight step; its analysis starts)", r.Canary)
@@ -145,12 +166,8 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-// incidentAlert is the incident alert among alerts, or nil.
-func incidentAlert(alerts []harness.AMAlert) *harness.AMAlert {
-	for i := range alerts {
-		if alerts[i].Labels["alertname"] == "ServiceIncident" {
-			return &alerts[i]
-		}
-	}
-	return nil
+// namesCanary says whether an incident alert names the canary's service and version as the
+// likely cause.
+func namesCanary(a harness.AMAlert, service string) bool {
+	return a.Annotations["root_cause_service"] == service && a.Annotations["root_cause_version"] == demo.CanaryVersion
 }
